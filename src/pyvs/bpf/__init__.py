@@ -1,0 +1,1 @@
+"""The BPF C sources (package data) and their build."""

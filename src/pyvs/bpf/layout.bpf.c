@@ -1,0 +1,25 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * Instantiates every struct and enum of lb_shared.h so that their layouts
+ * appear in this object's BTF; tests/abi compares them with pyvs/dataplane/abi.py.
+ */
+#include "lb_shared.h"
+
+struct lb_layout {
+	struct lb_svc_key svc_key;
+	struct lb_svc svc;
+	struct lb_real real;
+	struct lb_flow_key flow_key;
+	struct lb_flow flow;
+	struct lb_counters counters;
+	enum lb_limits limits;
+	enum lb_sched_kind sched_kind;
+	enum lb_fwd_method fwd_method;
+	enum lb_svc_flag svc_flag;
+	enum lb_flow_state flow_state;
+	enum lb_flow_timeout flow_timeout;
+	enum lb_drop_reason drop_reason;
+	enum lb_decap_counter decap_counter;
+};
+
+struct lb_layout lb_layout_anchor __attribute__((section(".data"), used));

@@ -1,0 +1,23 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * This file contains the default capacities of the director's maps. The
+ * loader may shrink or grow them before load (bpf_map__set_max_entries), so
+ * the programs never depend on these numbers except lb_sched's stride.
+ */
+#ifndef LB_CONSTS_H
+#define LB_CONSTS_H
+
+#ifndef LB_MAX_SERVICES
+#define LB_MAX_SERVICES 16384
+#endif
+#ifndef LB_MAX_REALS
+#define LB_MAX_REALS 65536
+#endif
+#ifndef LB_MAX_FLOWS
+#define LB_MAX_FLOWS 262144
+#endif
+#define LB_MAX_DECAP_ADDRS 256
+
+#define NSEC_PER_SEC 1000000000ULL
+
+#endif /* LB_CONSTS_H */

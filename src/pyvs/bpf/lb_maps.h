@@ -1,0 +1,101 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * This file contains the director's maps. All are pinned by name under the
+ * loader's pin root, so they outlive any process: pyvsadm reads and writes them.
+ */
+#ifndef LB_MAPS_H
+#define LB_MAPS_H
+
+#include <linux/bpf.h>
+#include <bpf/bpf_helpers.h>
+#include "lb_shared.h"
+#include "lb_consts.h"
+
+/* lb_svc_key -> lb_svc: the virtual services. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__type(key, struct lb_svc_key);
+	__type(value, struct lb_svc);
+	__uint(max_entries, LB_MAX_SERVICES);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} lb_services SEC(".maps");
+
+/* VIP address -> number of services on it: tells malformed VIP traffic apart. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__type(key, __be32);
+	__type(value, __u32);
+	__uint(max_entries, LB_MAX_SERVICES);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} lb_vip_addrs SEC(".maps");
+
+/* real server id -> lb_real. */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__type(key, __u32);
+	__type(value, struct lb_real);
+	__uint(max_entries, LB_MAX_REALS);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} lb_reals SEC(".maps");
+
+/*
+ * ((svc id * 2 + bank) * LB_SCHED_SLOTS + slot) -> real server id: each
+ * service's schedule (the rr/wrr sequence computed in Python), double-buffered
+ * so that a rewrite never shows a half-written sequence.
+ */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__type(key, __u32);
+	__type(value, __u32);
+	__uint(max_entries, LB_MAX_SERVICES * 2 * LB_SCHED_SLOTS);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} lb_sched SEC(".maps");
+
+/* svc id -> position in its schedule, advanced atomically per new flow. */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__type(key, __u32);
+	__type(value, __u32);
+	__uint(max_entries, LB_MAX_SERVICES);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} lb_sched_pos SEC(".maps");
+
+/* lb_flow_key -> lb_flow: the connection table, least recently used first out. */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__type(key, struct lb_flow_key);
+	__type(value, struct lb_flow);
+	__uint(max_entries, LB_MAX_FLOWS);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} lb_flows SEC(".maps");
+
+/* svc id -> per-CPU lb_counters. */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__type(key, __u32);
+	__type(value, struct lb_counters);
+	__uint(max_entries, LB_MAX_SERVICES);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} lb_svc_stats SEC(".maps");
+
+/* real server id -> per-CPU lb_counters. */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__type(key, __u32);
+	__type(value, struct lb_counters);
+	__uint(max_entries, LB_MAX_REALS);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} lb_real_stats SEC(".maps");
+
+/* enum lb_drop_reason -> per-CPU count of dropped frames. */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__type(key, __u32);
+	__type(value, __u64);
+	__uint(max_entries, LB_DROP_MAX);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} lb_drops SEC(".maps");
+
+#endif /* LB_MAPS_H */

@@ -1,0 +1,148 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * This file contains every struct, enum and constant that the BPF programs
+ * share with Python. It is the single source of these layouts: the Python
+ * mirror in pyvs/dataplane/abi.py is checked against the BTF of the compiled
+ * objects by tests/abi. Rules: fixed-width types only, explicit padding, no
+ * bitfields, network byte order only in fields typed __be*.
+ */
+#ifndef LB_SHARED_H
+#define LB_SHARED_H
+
+#include <linux/types.h>
+
+/* Slots per bank of a service's schedule (see lb_sched in lb_maps.h). */
+enum lb_limits {
+	LB_SCHED_SLOTS = 256,
+};
+
+/* Scheduling algorithm of a service (model.enums.Scheduler). */
+enum lb_sched_kind {
+	LB_SCHED_RR = 0,
+	LB_SCHED_WRR = 1,
+};
+
+/* Forwarding method, numbered as IPVS's IP_VS_CONN_F_* (model.enums.FwdMethod). */
+enum lb_fwd_method {
+	LB_FWD_MASQ = 0,
+	LB_FWD_LOCALNODE = 1,
+	LB_FWD_TUNNEL = 2,
+	LB_FWD_DROUTE = 3,
+};
+
+/* Flags of a service. */
+enum lb_svc_flag {
+	LB_SVC_F_PERSISTENT = 1,
+};
+
+/* Connection state, as IPVS tracks input-only (tunnel) connections. */
+enum lb_flow_state {
+	LB_FLOW_NONE = 0,
+	LB_FLOW_ESTABLISHED = 1,
+	LB_FLOW_SYN_RECV = 2,
+	LB_FLOW_FIN_WAIT = 3,
+	LB_FLOW_TIME_WAIT = 4,
+	LB_FLOW_CLOSE = 5,
+	LB_FLOW_UDP = 6,
+};
+
+/* Why the director dropped a frame: index into lb_drops. */
+enum lb_drop_reason {
+	LB_DROP_NONE = 0,
+	LB_DROP_BAD_IP_HEADER = 1,
+	LB_DROP_BAD_IP_CHECKSUM = 2,
+	LB_DROP_FRAGMENT = 3,
+	LB_DROP_BAD_L4_HEADER = 4,
+	LB_DROP_TTL_EXCEEDED = 5,
+	LB_DROP_NO_REAL_SERVER = 6,
+	LB_DROP_NO_HEADROOM = 7,
+	LB_DROP_NO_ROUTE = 8,
+	LB_DROP_FRAG_NEEDED = 9,
+	LB_DROP_FLOW_TABLE_FULL = 10,
+	LB_DROP_MAX = 11,
+};
+
+/* Idle timeouts of flows per state, in seconds (IPVS's defaults). */
+enum lb_flow_timeout {
+	LB_TIMEOUT_NONE = 2,
+	LB_TIMEOUT_ESTABLISHED = 900,
+	LB_TIMEOUT_SYN_RECV = 60,
+	LB_TIMEOUT_FIN_WAIT = 120,
+	LB_TIMEOUT_TIME_WAIT = 120,
+	LB_TIMEOUT_CLOSE = 10,
+	LB_TIMEOUT_UDP = 300,
+};
+
+/* Counters of the real-server decapsulation program: index into lb_decap_stats. */
+enum lb_decap_counter {
+	LB_DECAP_PACKETS = 0,
+	LB_DECAP_BYTES = 1,
+	LB_DECAP_DROPPED = 2,
+	LB_DECAP_MAX = 3,
+};
+
+/* Key of lb_services: what identifies a virtual service (ServiceKey). */
+struct lb_svc_key {
+	__be32 addr;
+	__be16 port;
+	__u8 proto;
+	__u8 pad;
+};
+_Static_assert(sizeof(struct lb_svc_key) == 8, "lb_svc_key ABI");
+
+/* Value of lb_services. */
+struct lb_svc {
+	__u32 id;		/* index into lb_svc_stats and lb_sched */
+	__u32 flags;		/* enum lb_svc_flag */
+	__u32 timeout;		/* persistence timeout, seconds */
+	__u8 sched;		/* enum lb_sched_kind */
+	__u8 bank;		/* live half of this service's lb_sched slots */
+	__u16 sched_len;	/* live slots; 0 = no real server can take new flows */
+};
+_Static_assert(sizeof(struct lb_svc) == 16, "lb_svc ABI");
+
+/* Value of lb_reals, indexed by real server id. */
+struct lb_real {
+	__be32 addr;
+	__be16 port;
+	__u8 fwd;		/* enum lb_fwd_method */
+	__u8 pad;
+	__u32 svc_id;		/* service this real server belongs to */
+	__u32 weight;
+	__u32 gen;		/* bumped each time the id is given out; 0 = free */
+};
+_Static_assert(sizeof(struct lb_real) == 20, "lb_real ABI");
+
+/* Key of lb_flows: the client's 5-tuple toward the VIP. */
+struct lb_flow_key {
+	__be32 saddr;
+	__be32 daddr;
+	__be16 sport;
+	__be16 dport;
+	__u8 proto;
+	__u8 pad[3];
+};
+_Static_assert(sizeof(struct lb_flow_key) == 16, "lb_flow_key ABI");
+
+/* Value of lb_flows: where the flow goes and how alive it is. */
+struct lb_flow {
+	__u64 last_seen_ns;	/* bpf_ktime_get_ns() of the last packet */
+	__u32 real_id;
+	__u32 real_gen;		/* lb_real.gen when the flow was scheduled */
+	__u32 svc_id;
+	__u8 state;		/* enum lb_flow_state */
+	__u8 pad[3];
+};
+_Static_assert(sizeof(struct lb_flow) == 24, "lb_flow ABI");
+
+/* Per-CPU value of lb_svc_stats and lb_real_stats (ipvsadm --stats). */
+struct lb_counters {
+	__u64 conns;
+	__u64 inpkts;
+	__u64 inbytes;
+	__u64 outpkts;
+	__u64 outbytes;
+};
+_Static_assert(sizeof(struct lb_counters) == 40, "lb_counters ABI");
+
+#endif /* LB_SHARED_H */

@@ -1,0 +1,242 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * The director: an XDP program that forwards packets for virtual services to
+ * real servers in IPVS tunnel mode (IPv4-in-IPv4). Stages, as in
+ * pyvs/packet/pipeline.py: parse -> service lookup -> flow lookup ->
+ * schedule -> encapsulate -> next hop -> verdict. Anything not for a virtual
+ * service passes to the kernel unchanged; malformed frames for a VIP are
+ * dropped through drop(), which counts the reason.
+ */
+#include <linux/bpf.h>
+#include <linux/if_ether.h>
+#include <linux/ip.h>
+#include <linux/in.h>
+#include <linux/tcp.h>
+#include <linux/udp.h>
+#include <bpf/bpf_endian.h>
+#include <bpf/bpf_helpers.h>
+
+#include "lb_shared.h"
+#include "lb_consts.h"
+#include "lb_maps.h"
+#include "parsing.h"
+#include "select.h"
+#include "encap_ipip.h"
+
+#ifndef AF_INET
+#define AF_INET 2
+#endif
+
+static __always_inline int drop(__u32 reason)
+{
+	__u64 *count = bpf_map_lookup_elem(&lb_drops, &reason);
+
+	if (count)
+		*count += 1;
+	return XDP_DROP;
+}
+
+/* Malformed traffic is dropped when it is addressed to a VIP, passed otherwise. */
+static __always_inline int drop_if_vip(__be32 daddr, __u32 reason)
+{
+	if (bpf_map_lookup_elem(&lb_vip_addrs, &daddr))
+		return drop(reason);
+	return XDP_PASS;
+}
+
+static __always_inline void count(void *stats_map, __u32 id, __u32 bytes, int new_conn)
+{
+	struct lb_counters *c = bpf_map_lookup_elem(stats_map, &id);
+
+	if (!c)
+		return;
+	c->conns += new_conn;
+	c->inpkts += 1;
+	c->inbytes += bytes;
+}
+
+/* Cut Ethernet padding behind the IP packet, as the kernel's ip_rcv() does. */
+static __always_inline int trim_to_ip_length(struct xdp_md *ctx, const struct lb_frame *frame)
+{
+	long excess = (long)(ctx->data_end - ctx->data) - (long)(frame->l3_off + frame->l3_len);
+
+	if (excess <= 0)
+		return 0;
+	return bpf_xdp_adjust_tail(ctx, (int)-excess);
+}
+
+/**
+ * select_flow() - the real server for this packet: the flow's, or a newly
+ * scheduled one recorded in the flow table.
+ * Returns: the real server's entry, or NULL (no real server can take it).
+ */
+static __always_inline struct lb_real *select_flow(struct lb_flow_key *key,
+						   const struct lb_svc *svc,
+						   struct tcphdr *tcp, __u32 *real_id_out,
+						   int *new_conn)
+{
+	struct lb_flow *flow = bpf_map_lookup_elem(&lb_flows, key);
+	struct lb_flow fresh = {};
+	__u64 now = bpf_ktime_get_ns();
+	struct tcphdr *syn_only = (tcp && tcp->syn && !tcp->ack) ? tcp : NULL;
+	struct lb_real *real;
+	__u32 real_id;
+	__s64 picked;
+
+	if (flow && flow_is_usable(flow, svc->id, syn_only, now)) {
+		real_id = flow->real_id;
+		flow->last_seen_ns = now;
+		if (tcp)
+			flow->state = tcp_next_state(flow->state, tcp);
+		*new_conn = 0;
+		*real_id_out = real_id;
+		return bpf_map_lookup_elem(&lb_reals, &real_id);
+	}
+
+	picked = schedule_real(svc);
+	if (picked < 0)
+		return NULL;
+	real_id = (__u32)picked;
+	real = bpf_map_lookup_elem(&lb_reals, &real_id);
+	if (!real || real->gen == 0 || real->svc_id != svc->id)
+		return NULL;
+	fresh.last_seen_ns = now;
+	fresh.real_id = real_id;
+	fresh.real_gen = real->gen;
+	fresh.svc_id = svc->id;
+	fresh.state = tcp ? tcp_next_state(LB_FLOW_NONE, tcp) : LB_FLOW_UDP;
+	if (bpf_map_update_elem(&lb_flows, key, &fresh, BPF_ANY))
+		return NULL;
+	*new_conn = 1;
+	*real_id_out = real_id;
+	return real;
+}
+
+/**
+ * send_to_next_hop() - address the encapsulated frame for its next hop.
+ * Returns: the XDP verdict (TX, REDIRECT, or PASS to let the kernel resolve
+ * the neighbour or fragment), or a drop.
+ */
+static __always_inline int send_to_next_hop(struct xdp_md *ctx, __u32 l2_len, int inner_df)
+{
+	void *data = (void *)(long)ctx->data;
+	void *data_end = (void *)(long)ctx->data_end;
+	struct bpf_fib_lookup fib = {};
+	struct ethhdr *eth = data;
+	struct iphdr *outer;
+	int rc;
+
+	outer = ipv4_at(data, data_end, l2_len);
+	if (!outer || (void *)(eth + 1) > data_end)
+		return drop(LB_DROP_NO_HEADROOM);
+	fib.family = AF_INET;
+	fib.tos = outer->tos;
+	fib.l4_protocol = IPPROTO_IPIP;
+	fib.tot_len = bpf_ntohs(outer->tot_len);
+	fib.ipv4_dst = outer->daddr;
+	fib.ifindex = ctx->ingress_ifindex;
+
+	rc = bpf_fib_lookup(ctx, &fib, sizeof(fib), BPF_FIB_LOOKUP_SRC);
+	if (rc < 0)
+		return drop(LB_DROP_NO_ROUTE);
+	ipip4_finish(outer, fib.ipv4_src);
+	switch (rc) {
+	case BPF_FIB_LKUP_RET_SUCCESS:
+		__builtin_memcpy(eth->h_dest, fib.dmac, ETH_ALEN);
+		__builtin_memcpy(eth->h_source, fib.smac, ETH_ALEN);
+		if (fib.ifindex == ctx->ingress_ifindex)
+			return XDP_TX;
+		return bpf_redirect(fib.ifindex, 0);
+	case BPF_FIB_LKUP_RET_NO_NEIGH:
+		return XDP_PASS;
+	case BPF_FIB_LKUP_RET_FRAG_NEEDED:
+		if (inner_df)
+			return drop(LB_DROP_FRAG_NEEDED);
+		return XDP_PASS;
+	default:
+		return drop(LB_DROP_NO_ROUTE);
+	}
+}
+
+SEC("xdp")
+int lb_director(struct xdp_md *ctx)
+{
+	void *data = (void *)(long)ctx->data;
+	void *data_end = (void *)(long)ctx->data_end;
+	struct lb_frame frame = {};
+	struct lb_svc_key svc_key = {};
+	struct lb_flow_key flow_key = {};
+	struct tcphdr *tcp = NULL;
+	struct iphdr *iph;
+	struct lb_svc *svc;
+	struct lb_real *real;
+	__u16 *ports;
+	__u32 real_id = 0, bytes;
+	int rc, new_conn = 0, inner_df;
+	__be32 real_addr;
+
+	/* parse */
+	if (parse_eth(data, data_end, &frame))
+		return XDP_PASS;
+	iph = ipv4_at(data, data_end, frame.l3_off);
+	if (!iph)
+		return XDP_PASS;
+	if (iph->protocol != IPPROTO_TCP && iph->protocol != IPPROTO_UDP)
+		return XDP_PASS;
+	rc = check_ipv4(data, data_end, frame.l3_off, &frame);
+	if (rc == -2)
+		return drop_if_vip(iph->daddr, LB_DROP_BAD_IP_CHECKSUM);
+	if (rc)
+		return drop_if_vip(iph->daddr, LB_DROP_BAD_IP_HEADER);
+	if (ipv4_is_fragment(iph))
+		return drop_if_vip(iph->daddr, LB_DROP_FRAGMENT);
+	if (l4_check(data, data_end, iph->protocol, &frame))
+		return drop_if_vip(iph->daddr, LB_DROP_BAD_L4_HEADER);
+	if (frame.l4_off > 78)
+		return XDP_PASS;
+	ports = data + frame.l4_off;
+	if ((void *)(ports + 2) > data_end)
+		return XDP_PASS;
+
+	/* service lookup */
+	svc_key.addr = iph->daddr;
+	svc_key.port = ports[1];
+	svc_key.proto = iph->protocol;
+	svc = bpf_map_lookup_elem(&lb_services, &svc_key);
+	if (!svc)
+		return XDP_PASS;
+	if (iph->ttl <= 1)
+		return drop(LB_DROP_TTL_EXCEEDED);
+
+	/* flow lookup, schedule */
+	if (iph->protocol == IPPROTO_TCP) {
+		tcp = data + frame.l4_off;
+		if ((void *)(tcp + 1) > data_end)
+			return XDP_PASS;
+	}
+	flow_key.saddr = iph->saddr;
+	flow_key.daddr = iph->daddr;
+	flow_key.sport = ports[0];
+	flow_key.dport = ports[1];
+	flow_key.proto = iph->protocol;
+	real = select_flow(&flow_key, svc, tcp, &real_id, &new_conn);
+	if (!real)
+		return drop(LB_DROP_NO_REAL_SERVER);
+	real_addr = real->addr;
+	bytes = frame.l3_len;
+	inner_df = (iph->frag_off & bpf_htons(IP_DF)) != 0;
+
+	/* encapsulate */
+	if (trim_to_ip_length(ctx, &frame))
+		return drop(LB_DROP_NO_HEADROOM);
+	rc = encap_ipip4(ctx, &frame, real_addr);
+	if (rc)
+		return drop(rc);
+	count(&lb_svc_stats, svc->id, bytes, new_conn);
+	count(&lb_real_stats, real_id, bytes, new_conn);
+
+	/* next hop, verdict */
+	return send_to_next_hop(ctx, frame.l3_off, inner_df);
+}
+
+char _license[] SEC("license") = "GPL";

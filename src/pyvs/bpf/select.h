@@ -1,0 +1,116 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * This file contains the choice of a real server: the service lookup, the
+ * connection table (flows stick to their real server while alive, as in
+ * IPVS), the TCP state kept for input-only connections, and the rr/wrr
+ * schedule walk. The schedules themselves are computed in Python
+ * (pyvs/sched/) and written into lb_sched.
+ */
+#ifndef LB_SELECT_H
+#define LB_SELECT_H
+
+#include <linux/bpf.h>
+#include <linux/in.h>
+#include <linux/tcp.h>
+#include <bpf/bpf_helpers.h>
+#include "lb_maps.h"
+
+static __always_inline __u64 flow_timeout_ns(__u8 state)
+{
+	switch (state) {
+	case LB_FLOW_ESTABLISHED:
+		return LB_TIMEOUT_ESTABLISHED * NSEC_PER_SEC;
+	case LB_FLOW_SYN_RECV:
+		return LB_TIMEOUT_SYN_RECV * NSEC_PER_SEC;
+	case LB_FLOW_FIN_WAIT:
+		return LB_TIMEOUT_FIN_WAIT * NSEC_PER_SEC;
+	case LB_FLOW_TIME_WAIT:
+		return LB_TIMEOUT_TIME_WAIT * NSEC_PER_SEC;
+	case LB_FLOW_CLOSE:
+		return LB_TIMEOUT_CLOSE * NSEC_PER_SEC;
+	case LB_FLOW_UDP:
+		return LB_TIMEOUT_UDP * NSEC_PER_SEC;
+	default:
+		return LB_TIMEOUT_NONE * NSEC_PER_SEC;
+	}
+}
+
+/*
+ * Next TCP state of an input-only connection, from IPVS's table for
+ * connections whose replies it never sees. Flag priority: RST, SYN, FIN, ACK.
+ */
+static __always_inline __u8 tcp_next_state(__u8 state, const struct tcphdr *tcp)
+{
+	if (tcp->rst) {
+		if (state == LB_FLOW_SYN_RECV)
+			return LB_FLOW_SYN_RECV;
+		return LB_FLOW_CLOSE;
+	}
+	if (tcp->syn) {
+		if (state == LB_FLOW_ESTABLISHED)
+			return LB_FLOW_ESTABLISHED;
+		return LB_FLOW_SYN_RECV;
+	}
+	if (tcp->fin) {
+		switch (state) {
+		case LB_FLOW_ESTABLISHED:
+		case LB_FLOW_FIN_WAIT:
+			return LB_FLOW_FIN_WAIT;
+		case LB_FLOW_SYN_RECV:
+		case LB_FLOW_TIME_WAIT:
+			return LB_FLOW_TIME_WAIT;
+		default:
+			return LB_FLOW_CLOSE;
+		}
+	}
+	if (tcp->ack) {
+		if (state == LB_FLOW_NONE || state == LB_FLOW_SYN_RECV)
+			return LB_FLOW_ESTABLISHED;
+		return state;
+	}
+	return state;
+}
+
+/*
+ * A flow may keep its real server while it is alive and its real server still
+ * belongs to the service. A SYN on a closed or closing flow starts a new
+ * connection, as IPVS's conn_reuse_mode=1 does.
+ */
+static __always_inline int flow_is_usable(const struct lb_flow *flow, __u32 svc_id,
+					  const struct tcphdr *syn_only, __u64 now)
+{
+	struct lb_real *real;
+	__u32 id = flow->real_id;
+
+	if (flow->svc_id != svc_id)
+		return 0;
+	if (now - flow->last_seen_ns > flow_timeout_ns(flow->state))
+		return 0;
+	if (syn_only && (flow->state == LB_FLOW_TIME_WAIT || flow->state == LB_FLOW_CLOSE))
+		return 0;
+	real = bpf_map_lookup_elem(&lb_reals, &id);
+	return real && real->gen != 0 && real->gen == flow->real_gen && real->svc_id == svc_id;
+}
+
+/**
+ * schedule_real() - take the next real server of @svc's rr/wrr sequence.
+ * Returns: the real server id, or -1 when no real server takes new flows.
+ */
+static __always_inline __s64 schedule_real(const struct lb_svc *svc)
+{
+	__u32 id = svc->id, slot, *pos, *real_id;
+
+	if (svc->sched_len == 0 || svc->sched_len > LB_SCHED_SLOTS)
+		return -1;
+	pos = bpf_map_lookup_elem(&lb_sched_pos, &id);
+	if (!pos)
+		return -1;
+	slot = __sync_fetch_and_add(pos, 1) % svc->sched_len;
+	slot += (id * 2 + (svc->bank & 1)) * LB_SCHED_SLOTS;
+	real_id = bpf_map_lookup_elem(&lb_sched, &slot);
+	if (!real_id)
+		return -1;
+	return *real_id;
+}
+
+#endif /* LB_SELECT_H */

@@ -1,0 +1,191 @@
+"""ipvsadm's listings as text: -L (plain, --stats, --exact, --tun-info), -L for one service, -S.
+
+Rule 1: pure functions of ServiceStatus values, the connection table size and
+a Namer; nothing here reads the data plane or the network.
+Rule 2: every line reproduces the printf format of ipvsadm's print_title(),
+print_service_entry() and print_largenum(), column for column, including the
+trailing blanks of the last column and the truncation of long names (33
+characters for a service, 28 for a real server).
+Services are sorted by protocol, address and port, real servers by address and
+port, as ipvsadm sorts them unless --nosort.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+from pyvs.cli.address import NUMERIC, Namer
+from pyvs.dataplane.base import Counters, RealStatus, ServiceStatus
+from pyvs.model.enums import FwdMethod, Protocol
+from pyvs.model.service import VirtualService
+
+IPVS_VERSION = "1.2.1"  # the kernel IPVS version ipvsadm prints in the header
+
+_NAME_MAX = 59  # ipvsadm formats "host:port" into a 60-byte buffer
+_SERVICE_COLUMN = 33
+_REAL_COLUMN = 28
+
+_PLAIN_TITLE = (
+    "Prot LocalAddress:Port Scheduler Flags",
+    "  -> RemoteAddress:Port           Forward Weight ActiveConn InActConn",
+)
+_TUN_INFO_TITLE = (
+    "Prot LocalAddress:Port Scheduler Flags",
+    "  -> RemoteAddress:Port           Forward TunnelInfo    Weight ActiveConn InActConn",
+)
+_STATS_COLUMNS = ("Conns", "InPkts", "OutPkts", "InBytes", "OutBytes")
+
+_FWD_SWITCH = {
+    FwdMethod.MASQ: "-m",
+    FwdMethod.TUNNEL: "-i",
+    FwdMethod.LOCALNODE: "-g",
+    FwdMethod.DROUTE: "-g",
+}
+_PROTOCOL_SWITCH = {Protocol.TCP: "-t", Protocol.UDP: "-u"}
+
+
+@dataclass(frozen=True, slots=True)
+class ListFormat:
+    """The listing options of -L: --stats, --exact, --tun-info."""
+
+    stats: bool = False
+    exact: bool = False
+    tun_info: bool = False
+
+
+def list_all(
+    statuses: Iterable[ServiceStatus],
+    table_size: int,
+    fmt: ListFormat = ListFormat(),
+    namer: Namer = NUMERIC,
+) -> str:
+    """`ipvsadm -L`: the version header, the column titles, then every service."""
+    lines = [f"IP Virtual Server version {IPVS_VERSION} (size={table_size})"]
+    lines += title(fmt)
+    for status in sort_services(statuses):
+        lines += service_entry(status, fmt, namer)
+    return _text(lines)
+
+
+def list_service(
+    status: ServiceStatus, fmt: ListFormat = ListFormat(), namer: Namer = NUMERIC
+) -> str:
+    """`ipvsadm -L -t|-u service`: the column titles and that service (no header)."""
+    return _text([*title(fmt), *service_entry(status, fmt, namer)])
+
+
+def save(statuses: Iterable[ServiceStatus], namer: Namer = NUMERIC) -> str:
+    """`ipvsadm -S`: one -A line per service followed by its -a lines."""
+    lines: list[str] = []
+    for status in sort_services(statuses):
+        lines += rules(status, namer)
+    return _text(lines)
+
+
+def title(fmt: ListFormat) -> list[str]:
+    """print_title(): the two title lines of a listing."""
+    if fmt.stats:
+        numbers = " ".join(f"{name:>8}" for name in _STATS_COLUMNS)
+        return [f"{'Prot LocalAddress:Port':<33} {numbers}", "  -> RemoteAddress:Port"]
+    if fmt.tun_info:
+        return list(_TUN_INFO_TITLE)
+    return list(_PLAIN_TITLE)
+
+
+def service_entry(status: ServiceStatus, fmt: ListFormat, namer: Namer) -> list[str]:
+    """print_service_entry() for -L: the service line, then one line per real server."""
+    service = status.service
+    name = service_name(service, namer)
+    if fmt.stats:
+        lines = [f"{name:<{_SERVICE_COLUMN}}{counters(status.stats, fmt.exact)}"]
+    else:
+        lines = [name + " " + service.scheduler.label + _flags(service)]
+    for real in sort_reals(status.reals):
+        lines.append(real_entry(real, service.key.protocol, fmt, namer))
+    return lines
+
+
+def real_entry(status: RealStatus, protocol: Protocol, fmt: ListFormat, namer: Namer) -> str:
+    """One "  -> RemoteAddress:Port ..." line."""
+    real = status.real
+    name = addrport(real.address, real.port, protocol, namer)[:_REAL_COLUMN]
+    if fmt.stats:
+        return f"  -> {name:<{_REAL_COLUMN}}{counters(status.stats, fmt.exact)}"
+    conns = f"{real.weight:<6d} {status.active_conns:<10d} {status.inactive_conns:<10d}"
+    if fmt.tun_info:
+        info = "ipip" if real.fwd is FwdMethod.TUNNEL else "n/a"
+        return f"  -> {name:<{_REAL_COLUMN}} {real.fwd.label:<7} {info:<13} {conns}"
+    return f"  -> {name:<{_REAL_COLUMN}} {real.fwd.label:<7} {conns}"
+
+
+def rules(status: ServiceStatus, namer: Namer) -> list[str]:
+    """print_service_entry() for -S: the -A line and the -a lines of one service."""
+    service = status.service
+    key = service.key
+    svc = f"{_PROTOCOL_SWITCH[key.protocol]} {addrport(key.address, key.port, key.protocol, namer)}"
+    persistent = "" if service.persistence_timeout is None else f" -p {service.persistence_timeout}"
+    lines = [f"-A {svc} -s {service.scheduler.label}{persistent}"]
+    for real_status in sort_reals(status.reals):
+        real = real_status.real
+        dest = addrport(real.address, real.port, key.protocol, namer)
+        line = f"-a {svc} -r {dest} {_FWD_SWITCH[real.fwd]} -w {real.weight}"
+        if real.fwd is FwdMethod.TUNNEL:
+            line += " --tun-type ipip"
+        lines.append(line)
+    return lines
+
+
+def service_name(service: VirtualService, namer: Namer) -> str:
+    """"TCP  host:port", cut to 33 characters as ipvsadm cuts it."""
+    key = service.key
+    name = f"{key.protocol.label}  {addrport(key.address, key.port, key.protocol, namer)}"
+    return name[:_SERVICE_COLUMN]
+
+
+def addrport(
+    address: ipaddress.IPv4Address, port: int, protocol: Protocol, namer: Namer
+) -> str:
+    """ipvsadm's addrport_to_anyname(): "host:port", numeric or named."""
+    return f"{namer.host(address)}:{namer.service(port, protocol)}"[:_NAME_MAX]
+
+
+def counters(stats: Counters, exact: bool) -> str:
+    """The five --stats columns of one line."""
+    values = (stats.conns, stats.inpkts, stats.outpkts, stats.inbytes, stats.outbytes)
+    return "".join(largenum(value, exact) for value in values)
+
+
+def largenum(value: int, exact: bool = False) -> str:
+    """print_largenum(): a right-aligned number, with a K/M/G/T suffix unless --exact."""
+    if exact:
+        digits = str(value)
+        return digits.rjust(9 if len(digits) <= 8 else len(digits) + 1)
+    if value < 100_000_000:
+        return f"{value:9d}"
+    if value < 1_000_000_000:
+        return f"{value // 1_000:8d}K"
+    if value < 100_000_000_000:
+        return f"{value // 1_000_000:8d}M"
+    if value < 100_000_000_000_000:
+        return f"{value // 1_000_000_000:8d}G"
+    return f"{value // 1_000_000_000_000:8d}T"
+
+
+def sort_services(statuses: Iterable[ServiceStatus]) -> list[ServiceStatus]:
+    return sorted(statuses, key=lambda status: status.service.key)
+
+
+def sort_reals(reals: Sequence[RealStatus]) -> list[RealStatus]:
+    return sorted(reals, key=lambda status: (status.real.address, status.real.port))
+
+
+def _flags(service: VirtualService) -> str:
+    if service.persistence_timeout is None:
+        return ""
+    return f" persistent {service.persistence_timeout}"
+
+
+def _text(lines: list[str]) -> str:
+    return "".join(line + "\n" for line in lines)

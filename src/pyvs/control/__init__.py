@@ -1,0 +1,1 @@
+"""Pure control-plane logic: configuration edits and the tables derived from them."""

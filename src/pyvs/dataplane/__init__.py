@@ -1,0 +1,1 @@
+"""Data planes: the only package that talks to the kernel's BPF interfaces."""

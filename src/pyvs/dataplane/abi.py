@@ -1,0 +1,129 @@
+"""ctypes mirrors of the structs in bpf/lb_shared.h.
+
+Field names equal the C names and each class names its C twin in `_c_name_`;
+tests/abi checks sizes and offsets against the BTF of the compiled objects.
+Byte order is converted here and nowhere else: fields that are __be* in C
+are filled only by the `from_*` constructors and read back by the `to_*` ones.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import ipaddress
+import socket
+import struct
+import sys
+
+from pyvs.model.enums import FwdMethod, Protocol
+from pyvs.model.service import RealServer, ServiceKey
+
+_u8, _u16, _u32, _u64 = ctypes.c_uint8, ctypes.c_uint16, ctypes.c_uint32, ctypes.c_uint64
+
+
+def be32(address: ipaddress.IPv4Address) -> int:
+    """An IPv4 address as the integer whose memory holds it in network order."""
+    return int.from_bytes(address.packed, sys.byteorder)
+
+
+def from_be32(value: int) -> ipaddress.IPv4Address:
+    return ipaddress.IPv4Address(value.to_bytes(4, sys.byteorder))
+
+
+def be16(port: int) -> int:
+    return socket.htons(port)
+
+
+def from_be16(value: int) -> int:
+    return socket.ntohs(value)
+
+
+class SvcKey(ctypes.Structure):
+    _c_name_ = "lb_svc_key"
+    _fields_ = [("addr", _u32), ("port", _u16), ("proto", _u8), ("pad", _u8)]
+
+    @classmethod
+    def from_model(cls, key: ServiceKey) -> SvcKey:
+        return cls(addr=be32(key.address), port=be16(key.port), proto=int(key.protocol))
+
+    def to_model(self) -> ServiceKey:
+        return ServiceKey(Protocol(self.proto), from_be32(self.addr), from_be16(self.port))
+
+
+class Svc(ctypes.Structure):
+    _c_name_ = "lb_svc"
+    _fields_ = [
+        ("id", _u32),
+        ("flags", _u32),
+        ("timeout", _u32),
+        ("sched", _u8),
+        ("bank", _u8),
+        ("sched_len", _u16),
+    ]
+
+
+class Real(ctypes.Structure):
+    _c_name_ = "lb_real"
+    _fields_ = [
+        ("addr", _u32),
+        ("port", _u16),
+        ("fwd", _u8),
+        ("pad", _u8),
+        ("svc_id", _u32),
+        ("weight", _u32),
+        ("gen", _u32),
+    ]
+
+    @classmethod
+    def from_model(cls, real: RealServer, *, svc_id: int, gen: int) -> Real:
+        return cls(addr=be32(real.address), port=be16(real.port), fwd=int(real.fwd),
+                   svc_id=svc_id, weight=real.weight, gen=gen)
+
+    def to_model(self) -> RealServer:
+        return RealServer(from_be32(self.addr), from_be16(self.port), self.weight, FwdMethod(self.fwd))
+
+
+class FlowKey(ctypes.Structure):
+    _c_name_ = "lb_flow_key"
+    _fields_ = [
+        ("saddr", _u32),
+        ("daddr", _u32),
+        ("sport", _u16),
+        ("dport", _u16),
+        ("proto", _u8),
+        ("pad", _u8 * 3),
+    ]
+
+
+class Flow(ctypes.Structure):
+    _c_name_ = "lb_flow"
+    _fields_ = [
+        ("last_seen_ns", _u64),
+        ("real_id", _u32),
+        ("real_gen", _u32),
+        ("svc_id", _u32),
+        ("state", _u8),
+        ("pad", _u8 * 3),
+    ]
+
+
+class Counters(ctypes.Structure):
+    _c_name_ = "lb_counters"
+    _fields_ = [
+        ("conns", _u64),
+        ("inpkts", _u64),
+        ("inbytes", _u64),
+        ("outpkts", _u64),
+        ("outbytes", _u64),
+    ]
+
+
+ALL_STRUCTS: tuple[type[ctypes.Structure], ...] = (SvcKey, Svc, Real, FlowKey, Flow, Counters)
+
+
+def addr_key(address: ipaddress.IPv4Address) -> ctypes.c_uint32:
+    """Key of the address-keyed maps (lb_vip_addrs, lb_decap_vips, lb_decap_locals)."""
+    return ctypes.c_uint32(be32(address))
+
+
+def unpack_u64s(raw: bytes) -> tuple[int, ...]:
+    return struct.unpack(f"<{len(raw) // 8}Q", raw)

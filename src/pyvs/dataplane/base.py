@@ -1,0 +1,68 @@
+"""The interface every data plane offers to pyvsadm and the daemon.
+
+A data plane stores the configuration itself (principle 1 of DESIGN.md): there
+is no other copy. `read()` returns it, `commit(old, new)` makes the data plane
+forward according to `new`, and `status()` adds counters and connection counts.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from pyvs.control.config import Config
+from pyvs.model.service import RealServer, ServiceKey, VirtualService
+
+
+@dataclass(frozen=True, slots=True)
+class Counters:
+    """ipvsadm --stats columns, summed over CPUs."""
+
+    conns: int = 0
+    inpkts: int = 0
+    outpkts: int = 0
+    inbytes: int = 0
+    outbytes: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class RealStatus:
+    real: RealServer
+    active_conns: int = 0
+    inactive_conns: int = 0
+    stats: Counters = field(default_factory=Counters)
+
+
+@dataclass(frozen=True, slots=True)
+class ServiceStatus:
+    service: VirtualService
+    reals: tuple[RealStatus, ...] = ()
+    stats: Counters = field(default_factory=Counters)
+
+
+class Dataplane(Protocol):
+    """What pyvsadm needs from a data plane (XDP maps, or the live Python one)."""
+
+    def read(self) -> Config:
+        """The configuration the data plane forwards with now."""
+        ...
+
+    def commit(self, old: Config, new: Config) -> None:
+        """Make the data plane forward according to `new` (it currently holds `old`)."""
+        ...
+
+    def status(self) -> list[ServiceStatus]:
+        """Every service with its reals, counters and connection counts, in table order."""
+        ...
+
+    def zero(self, key: ServiceKey | None) -> None:
+        """Reset the counters of one service (or all), as ipvsadm -Z."""
+        ...
+
+    def connection_table_size(self) -> int:
+        """The flow table's capacity, printed as `(size=N)` in the listing header."""
+        ...
+
+
+def sorted_services(config: Config) -> list[VirtualService]:
+    return [config[k] for k in sorted(config)]

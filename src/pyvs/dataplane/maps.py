@@ -1,0 +1,88 @@
+"""Typed handles on the director's pinned maps (names as in bpf/lb_maps.h)."""
+
+from __future__ import annotations
+
+import ctypes
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Generic, TypeVar
+
+from pyvs.dataplane import libbpf
+
+K = TypeVar("K", bound=ctypes._SimpleCData | ctypes.Structure)  # type: ignore[type-arg]
+V = TypeVar("V", bound=ctypes._SimpleCData | ctypes.Structure)  # type: ignore[type-arg]
+
+
+class BpfMap(Generic[K, V]):
+    """One BPF map opened by fd; keys and values are ctypes instances."""
+
+    def __init__(self, fd: int, key_type: type[K], value_type: type[V]) -> None:
+        self.fd = fd
+        self.key_type = key_type
+        self.value_type = value_type
+        info = libbpf.map_info(fd)
+        self.max_entries = info.max_entries
+        if info.key_size != ctypes.sizeof(key_type):
+            raise ValueError(f"map {info.name!r}: key size {info.key_size} != {ctypes.sizeof(key_type)}")
+
+    @classmethod
+    def pinned(cls, directory: Path, name: str, key_type: type[K], value_type: type[V]) -> BpfMap[K, V]:
+        return cls(libbpf.obj_get(directory / name), key_type, value_type)
+
+    def get(self, key: K) -> V | None:
+        value = self.value_type()
+        return value if libbpf.map_lookup(self.fd, key, value) else None
+
+    def put(self, key: K, value: V, flags: int = libbpf.BPF_ANY) -> None:
+        libbpf.map_update(self.fd, key, value, flags)
+
+    def delete(self, key: K) -> bool:
+        return libbpf.map_delete(self.fd, key)
+
+    def keys(self) -> Iterator[K]:
+        key: K | None = None
+        while True:
+            nxt = self.key_type()
+            if not libbpf.map_next_key(self.fd, key, nxt):
+                return
+            yield nxt
+            key = nxt
+
+    def items(self) -> Iterator[tuple[K, V]]:
+        for key in self.keys():
+            value = self.get(key)
+            if value is not None:
+                yield key, value
+
+    def close(self) -> None:
+        libbpf.close_fd(self.fd)
+
+
+class PerCpuMap(Generic[K, V]):
+    """A per-CPU array: reads give one value per possible CPU."""
+
+    def __init__(self, fd: int, key_type: type[K], value_type: type[V]) -> None:
+        self.fd = fd
+        self.key_type = key_type
+        self.value_type = value_type
+        self.ncpus = libbpf.num_possible_cpus()
+        self._stride = (ctypes.sizeof(value_type) + 7) // 8 * 8
+        self.max_entries = libbpf.map_info(fd).max_entries
+
+    @classmethod
+    def pinned(cls, directory: Path, name: str, key_type: type[K], value_type: type[V]) -> PerCpuMap[K, V]:
+        return cls(libbpf.obj_get(directory / name), key_type, value_type)
+
+    def get_all(self, key: K) -> list[V]:
+        buf = ctypes.create_string_buffer(self._stride * self.ncpus)
+        if not libbpf.map_lookup(self.fd, key, buf):
+            return []
+        return [self.value_type.from_buffer_copy(buf.raw[i * self._stride:][: ctypes.sizeof(self.value_type)])
+                for i in range(self.ncpus)]
+
+    def zero(self, key: K) -> None:
+        buf = ctypes.create_string_buffer(self._stride * self.ncpus)
+        libbpf.map_update(self.fd, key, buf)
+
+    def close(self) -> None:
+        libbpf.close_fd(self.fd)

@@ -1,0 +1,38 @@
+"""Where the data plane's state lives: pinned maps under /sys/fs/bpf/pyvs/.
+
+Each network namespace has its own directory (its directors are its own),
+named after the namespace's inode: /sys/fs/bpf/pyvs/net<inode>/. Set
+PYVS_BPF_ROOT to use another base (tests do, to stay apart).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+BPFFS = Path("/sys/fs/bpf")
+
+
+def base_dir() -> Path:
+    return Path(os.environ.get("PYVS_BPF_ROOT", str(BPFFS / "pyvs")))
+
+
+def netns_dir() -> Path:
+    """This process's network namespace's directory of pinned maps."""
+    return base_dir() / f"net{os.stat('/proc/self/ns/net').st_ino}"
+
+
+def ensure_bpffs() -> None:
+    """Mount bpffs at /sys/fs/bpf when nothing is mounted there yet."""
+    with open("/proc/self/mounts") as mounts:
+        if any(line.split()[1] == str(BPFFS) and line.split()[2] == "bpf" for line in mounts):
+            return
+    subprocess.run(["mount", "-t", "bpf", "bpf", str(BPFFS)], check=True, capture_output=True)
+
+
+def remove_dir(path: Path) -> None:
+    """Unpin everything under path (unpinning is unlinking in bpffs)."""
+    if path.exists():
+        shutil.rmtree(path)

@@ -1,0 +1,184 @@
+"""The seed document's experiment, run on the seed lab: `pyvs lab seed`.
+
+It captures on the router's side of the director's link and of each real
+server's link, runs `curl http://10.2.2.3/` in the client, prints curl's
+output, `pyvsadm -L -n --stats` and the captures, then checks the document's
+evidence (pyvs.lab.evidence) and prints PASS/FAIL per check. `--keep` leaves
+the lab up and records it in /run/pyvs/lab.json; `pyvs lab down` removes it.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import signal
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TextIO
+
+from pyvs.lab import evidence
+from pyvs.lab.netns import BackgroundProcess, LabError, Namespace, Topology, delete_namespaces
+from pyvs.lab.seed import (
+    CLIENT,
+    DIRECTOR,
+    PORT,
+    VIP,
+    SeedLab,
+    director_cleanup,
+    pcap_text,
+    real_cleanup,
+    seed_topology,
+    wait_for_log,
+)
+
+LAB_STATE = Path("/run/pyvs/lab.json")
+
+
+@dataclass(slots=True)
+class Capture:
+    """tcpdump writing a pcap file of one interface of one namespace."""
+
+    process: BackgroundProcess
+    path: Path
+    label: str
+
+    def stop(self) -> list[str]:
+        """Let tcpdump flush, stop it with SIGINT, return the capture as tcpdump prints it."""
+        time.sleep(0.5)
+        self.process.stop(signal.SIGINT)
+        return pcap_text(self.path)
+
+
+def start_capture(topology: Topology, ns: Namespace, iface: str, label: str) -> Capture:
+    path = topology.workdir / f"{ns.name}-{iface}.pcap"
+    argv = ["tcpdump", "-n", "-U", "-Z", "root", "-i", iface, "-w", str(path)]
+    proc = topology.start(ns, argv, name=f"tcpdump-{ns.name}-{iface}")
+    wait_for_log(proc, "listening on")
+    return Capture(proc, path, label)
+
+
+@dataclass(slots=True)
+class SeedReport:
+    """Everything the experiment printed, and the checks."""
+
+    curl_status: int
+    curl_output: str
+    listing: str
+    director_link: list[str]
+    real_links: dict[str, list[str]]
+    checks: list[evidence.Check] = field(default_factory=list)
+
+    @property
+    def passed(self) -> bool:
+        return bool(self.checks) and all(c.passed for c in self.checks)
+
+
+def judge(report: SeedReport, real_addresses: list[str]) -> list[evidence.Check]:
+    """Checks (a) to (d) on what the experiment recorded."""
+    director_pkts = evidence.parse_lines(report.director_link)
+    real_pkts = evidence.parse_lines([line for lines in report.real_links.values() for line in lines])
+    client_ports = {p.src.port for p in evidence.client_packets(director_pkts, CLIENT, VIP, PORT)}
+    return [
+        evidence.check_encapsulated_twins(
+            director_pkts, client=CLIENT, vip=VIP, port=PORT, director=DIRECTOR, reals=real_addresses),
+        evidence.check_direct_replies(
+            real_pkts, client=CLIENT, vip=VIP, port=PORT, client_ports=client_ports),
+        evidence.check_no_vip_source(director_pkts, vip=VIP),
+        evidence.check_page(report.curl_status, report.curl_output, "served by "),
+    ]
+
+
+def run_experiment(lab: SeedLab) -> SeedReport:
+    """Capture, curl, stop the captures, list the director's table, judge."""
+    t = lab.topology
+    director_cap = start_capture(t, lab.router, lab.router_director_if, "director's link")
+    real_caps = [
+        start_capture(t, lab.router, router_if, f"real server {address}'s link")
+        for router_if, address in zip(lab.router_real_ifs, lab.real_addresses, strict=True)
+    ]
+    curl = lab.curl("/")
+    director_link = director_cap.stop()
+    real_links = {cap.label: cap.stop() for cap in real_caps}
+    listing = lab.pyvsadm("-L", "-n", "--stats", check=False)
+    report = SeedReport(
+        curl.returncode, curl.stdout + curl.stderr, listing.stdout + listing.stderr,
+        director_link, real_links,
+    )
+    report.checks = judge(report, lab.real_addresses)
+    return report
+
+
+def print_report(lab: SeedLab, report: SeedReport, out: TextIO) -> None:
+    def section(title: str, lines: list[str]) -> None:
+        print(f"== {title}", file=out)
+        for line in lines:
+            print(line, file=out)
+        print(file=out)
+
+    section(f"curl -sS --max-time 10 http://{VIP}/ (in {lab.client.name})", report.curl_output.splitlines())
+    section(f"pyvsadm -L -n --stats (in {lab.director.name})", report.listing.splitlines())
+    section(f"capture on the director's link ({lab.router.name} {lab.router_director_if})",
+            report.director_link)
+    for label, lines in report.real_links.items():
+        section(f"capture on the {label} ({lab.router.name})", lines)
+    section("evidence", [c.line() for c in report.checks])
+
+
+def run_seed(reals: int = 1, *, keep: bool = False, out: TextIO = sys.stdout) -> bool:
+    """`pyvs lab seed`: build, experiment, print, check; True when every check passes."""
+    refuse_if_kept_lab_up()
+    topology = Topology()
+    try:
+        with seed_topology(reals, topology=topology) as lab:
+            report = run_experiment(lab)
+            print_report(lab, report, out)
+            if keep:
+                save_kept_lab(topology.keep())
+                print(f"lab kept: {', '.join(ns.name for ns in topology.namespaces.values())}; "
+                      "remove it with `pyvs lab down`", file=out)
+            return report.passed
+    finally:
+        if not keep:
+            topology.close()
+
+
+def refuse_if_kept_lab_up(path: Path = LAB_STATE) -> None:
+    kept = load_kept_lab(path)
+    if kept and any(Path("/run/netns", name).exists() for name in kept["namespaces"].values()):
+        raise LabError(f"a kept lab is up ({path}): remove it first with `pyvs lab down`")
+
+
+def save_kept_lab(description: dict[str, object], path: Path = LAB_STATE) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(description, indent=2) + "\n")
+
+
+def load_kept_lab(path: Path = LAB_STATE) -> dict | None:  # type: ignore[type-arg]
+    try:
+        return json.loads(path.read_text())  # type: ignore[no-any-return]
+    except FileNotFoundError:
+        return None
+
+
+def lab_down(path: Path = LAB_STATE) -> list[str]:
+    """`pyvs lab down`: release pyvs state, delete the kept lab's namespaces; returns their names."""
+    kept = load_kept_lab(path)
+    if kept is None:
+        raise LabError(f"no kept lab ({path} does not exist)")
+    namespaces: dict[str, str] = kept["namespaces"]
+    for role, name in namespaces.items():
+        if not Path("/run/netns", name).exists():
+            continue
+        if role == "director":
+            director_cleanup(Namespace(name))
+        elif role.startswith("real"):
+            real_cleanup(Namespace(name))
+    errors = delete_namespaces(list(namespaces.values()))
+    if kept.get("workdir"):
+        shutil.rmtree(kept["workdir"], ignore_errors=True)
+    if errors:
+        raise LabError("; ".join(errors))
+    path.unlink(missing_ok=True)
+    return list(namespaces.values())

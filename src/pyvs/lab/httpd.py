@@ -1,0 +1,52 @@
+"""The lab real servers' HTTP server: every GET gets one line naming the server.
+
+Unlike `python3 -m http.server` it speaks HTTP/1.1 with Content-Length, so a
+client can keep a connection open across requests (the weight-0 test needs
+that), and it serves connections in threads.
+Run as `python -m pyvs.lab.httpd --bind ADDR --port 80 --text "served by 10.3.3.3"`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+
+class LabHandler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    server_version = "pyvs-lab"
+
+    def do_GET(self) -> None:
+        body = self.server.text.encode()  # type: ignore[attr-defined]
+        self.send_response(200)
+        self.send_header("Content-Type", "text/plain")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, format: str, *args: object) -> None:
+        sys.stderr.write(f"{self.client_address[0]}:{self.client_address[1]} {format % args}\n")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="pyvs.lab.httpd", description=__doc__)
+    parser.add_argument("--bind", default="0.0.0.0")
+    parser.add_argument("--port", type=int, default=80)
+    parser.add_argument("--text", required=True, help="the line every GET answers")
+    args = parser.parse_args(argv)
+    server = ThreadingHTTPServer((args.bind, args.port), LabHandler)
+    server.daemon_threads = True
+    server.text = args.text + "\n"  # type: ignore[attr-defined]
+    print(f"listening on {args.bind}:{args.port}", file=sys.stderr, flush=True)
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.server_close()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,92 @@
+"""Enumerations shared with the BPF programs.
+
+Every IntEnum here has a twin `enum lb_*` in bpf/lb_shared.h; tests/abi checks
+the values against the BTF of the compiled object.
+"""
+
+from __future__ import annotations
+
+import enum
+import socket
+
+
+class Protocol(enum.IntEnum):
+    """IP protocol of a virtual service (ipvsadm -t / -u)."""
+
+    TCP = socket.IPPROTO_TCP
+    UDP = socket.IPPROTO_UDP
+
+    @property
+    def label(self) -> str:
+        return self.name
+
+
+class FwdMethod(enum.IntEnum):
+    """Forwarding method, numbered as IPVS's IP_VS_CONN_F_* (lb_fwd_method)."""
+
+    MASQ = 0
+    LOCALNODE = 1
+    TUNNEL = 2
+    DROUTE = 3
+
+    @property
+    def label(self) -> str:
+        """The word ipvsadm prints in the Forward column."""
+        return {0: "Masq", 1: "Local", 2: "Tunnel", 3: "Route"}[self.value]
+
+
+class Scheduler(enum.IntEnum):
+    """Scheduling algorithm of a service (lb_sched_kind)."""
+
+    RR = 0
+    WRR = 1
+
+    @property
+    def label(self) -> str:
+        return self.name.lower()
+
+
+class FlowState(enum.IntEnum):
+    """Connection state as IPVS tracks it for input-only (tunnel) flows (lb_flow_state)."""
+
+    NONE = 0
+    ESTABLISHED = 1
+    SYN_RECV = 2
+    FIN_WAIT = 3
+    TIME_WAIT = 4
+    CLOSE = 5
+    UDP = 6
+
+
+class DropReason(enum.IntEnum):
+    """Why the director dropped a frame; index of the lb_drops counters (lb_drop_reason)."""
+
+    NONE = 0
+    BAD_IP_HEADER = 1
+    BAD_IP_CHECKSUM = 2
+    FRAGMENT = 3
+    BAD_L4_HEADER = 4
+    TTL_EXCEEDED = 5
+    NO_REAL_SERVER = 6
+    NO_HEADROOM = 7
+    NO_ROUTE = 8
+    FRAG_NEEDED = 9
+    FLOW_TABLE_FULL = 10
+
+
+class Action(enum.IntEnum):
+    """XDP verdicts, as the kernel numbers them."""
+
+    ABORTED = 0
+    DROP = 1
+    PASS = 2
+    TX = 3
+    REDIRECT = 4
+
+
+class DecapCounter(enum.IntEnum):
+    """Counters of the real-server decapsulation program (lb_decap_counter)."""
+
+    PACKETS = 0
+    BYTES = 1
+    DROPPED = 2

@@ -1,0 +1,69 @@
+"""Virtual services and real servers, as ipvsadm names them.
+
+Invariants: values are immutable; addresses are ipaddress objects; validation
+happens in the constructors' helpers so that every layer sees only legal values.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from dataclasses import dataclass, field
+
+from pyvs.model.enums import FwdMethod, Protocol, Scheduler
+from pyvs.model.errors import ConfigError
+
+MAX_WEIGHT = 65535  # IPVS's limit for -w
+DEFAULT_PERSISTENCE_TIMEOUT = 300  # seconds, ipvsadm's default for a bare -p
+
+
+@dataclass(frozen=True, slots=True, order=True)
+class ServiceKey:
+    """What identifies a virtual service: protocol, VIP and port."""
+
+    protocol: Protocol
+    address: ipaddress.IPv4Address
+    port: int
+
+    def __post_init__(self) -> None:
+        if not 0 <= self.port <= 65535:
+            raise ConfigError("illegal virtual server address[:port] specified")
+
+    def __str__(self) -> str:
+        return f"{self.protocol.name} {self.address}:{self.port}"
+
+
+@dataclass(frozen=True, slots=True)
+class RealServer:
+    """A real server of one service: its address, port, weight and forwarding method."""
+
+    address: ipaddress.IPv4Address
+    port: int
+    weight: int = 1
+    fwd: FwdMethod = FwdMethod.TUNNEL
+
+    def __post_init__(self) -> None:
+        if not 0 <= self.weight <= MAX_WEIGHT:
+            raise ConfigError("illegal weight specified")
+        if not 0 <= self.port <= 65535:
+            raise ConfigError("illegal real server address[:port] specified")
+
+    @property
+    def quiescent(self) -> bool:
+        """Weight 0: no new connections, existing ones continue (as IPVS)."""
+        return self.weight == 0
+
+
+@dataclass(frozen=True, slots=True)
+class VirtualService:
+    """A virtual service with its scheduler, persistence and real servers."""
+
+    key: ServiceKey
+    scheduler: Scheduler = Scheduler.WRR
+    persistence_timeout: int | None = None
+    reals: tuple[RealServer, ...] = field(default=())
+
+    def real(self, address: ipaddress.IPv4Address, port: int) -> RealServer | None:
+        for real in self.reals:
+            if real.address == address and real.port == port:
+                return real
+        return None

@@ -1,0 +1,146 @@
+"""The real server's view of the kernel: sysctls, links, addresses, XDP decap.
+
+`KernelSystem` acts on the network namespace of the calling process (run it
+with `nsenter --net`, not `ip netns exec`, so that /sys/fs/bpf stays visible).
+It reads links and addresses through `ip -j`, never /sys/class/net, which
+shows the devices of the namespace that mounted /sys. Tests substitute a fake
+with the same methods.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ipaddress
+import json
+import os
+import socket
+import subprocess
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any, Protocol
+
+from pyvs.model.errors import LbError
+from pyvs.realserver.plan import DecapView
+
+PROC_SYS = Path("/proc/sys")
+SO_NETNS_COOKIE = 71  # linux/socket.h, Linux 5.14+
+
+
+class RealServerError(LbError):
+    """A real-server step failed; the message says which."""
+
+
+class System(Protocol):
+    """What up/down/check need from the machine."""
+
+    def read_sysctl(self, path: str) -> str | None: ...
+    def write_sysctl(self, path: str, value: str) -> None: ...
+    def link_exists(self, dev: str) -> bool: ...
+    def link_is_up(self, dev: str) -> bool: ...
+    def set_link_up(self, dev: str, up: bool) -> None: ...
+    def addresses(self, dev: str) -> list[str]: ...
+    def add_address(self, dev: str, cidr: str, broadcast: str | None) -> None: ...
+    def del_address(self, dev: str, cidr: str) -> None: ...
+    def default_route_iface(self) -> str | None: ...
+    def kernel_has_ipip(self) -> bool: ...
+    def decap_status(self, iface: str) -> DecapView | None: ...
+    def attach_decap(self, iface: str, vips: Sequence[str], local_addrs: Sequence[str]) -> None: ...
+    def detach_decap(self, iface: str) -> None: ...
+    def netns_identity(self) -> tuple[int, int | None]: ...
+
+
+def _ip(*args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+    try:
+        done = subprocess.run(["ip", *args], check=False, capture_output=True, text=True, timeout=30)
+    except FileNotFoundError as exc:
+        raise RealServerError("ip: command not found (install iproute2)") from exc
+    if check and done.returncode != 0:
+        raise RealServerError(f"ip {' '.join(args)}: {done.stderr.strip()}")
+    return done
+
+
+def _xdp() -> Any:
+    try:
+        from pyvs.dataplane import xdp
+    except ImportError as exc:
+        raise RealServerError(f"XDP data plane not available: {exc}") from exc
+    return xdp
+
+
+class KernelSystem:
+    """The System of the calling process's network namespace."""
+
+    def read_sysctl(self, path: str) -> str | None:
+        try:
+            return (PROC_SYS / path).read_text().strip()
+        except FileNotFoundError:
+            return None
+
+    def write_sysctl(self, path: str, value: str) -> None:
+        try:
+            (PROC_SYS / path).write_text(f"{value}\n")
+        except OSError as exc:
+            raise RealServerError(f"cannot set {path.replace('/', '.')} to {value}: {exc.strerror}") from exc
+
+    def link_exists(self, dev: str) -> bool:
+        return _ip("link", "show", "dev", dev, check=False).returncode == 0
+
+    def link_is_up(self, dev: str) -> bool:
+        links = json.loads(_ip("-j", "link", "show", "dev", dev).stdout or "[]")
+        return bool(links) and "UP" in links[0].get("flags", [])
+
+    def set_link_up(self, dev: str, up: bool) -> None:
+        _ip("link", "set", "dev", dev, "up" if up else "down")
+
+    def addresses(self, dev: str) -> list[str]:
+        links = json.loads(_ip("-j", "-4", "addr", "show", "dev", dev).stdout or "[]")
+        return [a["local"] for link in links for a in link.get("addr_info", [])]
+
+    def add_address(self, dev: str, cidr: str, broadcast: str | None) -> None:
+        extra = ["broadcast", broadcast] if broadcast else []
+        _ip("addr", "add", cidr, *extra, "dev", dev)
+
+    def del_address(self, dev: str, cidr: str) -> None:
+        _ip("addr", "del", cidr, "dev", dev)
+
+    def default_route_iface(self) -> str | None:
+        routes = json.loads(_ip("-j", "-4", "route", "show", "default").stdout or "[]")
+        return next((r["dev"] for r in routes if "dev" in r), None)
+
+    def kernel_has_ipip(self) -> bool:
+        """Load the ipip module if possible (quietly), then look for tunl0 in this namespace."""
+        with contextlib.suppress(FileNotFoundError, subprocess.TimeoutExpired):
+            subprocess.run(["modprobe", "-q", "ipip"], check=False, capture_output=True, timeout=30)
+        return self.link_exists("tunl0")
+
+    def decap_status(self, iface: str) -> DecapView | None:
+        try:
+            status = _xdp().decap_status(iface)
+        except RealServerError:
+            return None
+        if status is None:
+            return None
+        return DecapView(
+            attached=bool(status.attached),
+            vips=frozenset(str(v) for v in status.vips),
+            local_addrs=frozenset(str(a) for a in status.local_addrs),
+        )
+
+    def attach_decap(self, iface: str, vips: Sequence[str], local_addrs: Sequence[str]) -> None:
+        _xdp().attach_decap(
+            iface, [ipaddress.IPv4Address(v) for v in vips], [ipaddress.IPv4Address(a) for a in local_addrs]
+        )
+
+    def detach_decap(self, iface: str) -> None:
+        _xdp().detach_decap(iface)
+
+    def netns_identity(self) -> tuple[int, int | None]:
+        """(inode, cookie) of this network namespace; cookie None where the kernel lacks it."""
+        inode = os.stat("/proc/self/ns/net").st_ino
+        try:
+            with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+                raw = sock.getsockopt(socket.SOL_SOCKET, SO_NETNS_COOKIE, 8)
+            return inode, int.from_bytes(raw, sys.byteorder)
+        except OSError:
+            return inode, None

@@ -1,0 +1,71 @@
+"""The Python mirrors of bpf/lb_shared.h against the BTF of the compiled objects.
+
+Compiles the objects (clang must be present: this fails rather than skips),
+dumps their BTF with bpftool, and compares every struct's size and member
+offsets, and every shared enum's values, with pyvs.dataplane.abi and
+pyvs.model.enums.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import enum
+import json
+import subprocess
+from typing import Any
+
+import pytest
+
+from pyvs.bpf import build
+from pyvs.dataplane import abi
+from pyvs.dataplane.xdp import FLOW_TIMEOUT_S
+from pyvs.model import enums
+from pyvs.sched import SCHED_SLOTS
+
+
+def btf_types(obj: str) -> dict[str, dict[str, Any]]:
+    path = build.object_path(obj)
+    dump = subprocess.run(["bpftool", "btf", "dump", "file", str(path), "-j"], check=True,
+                          capture_output=True, text=True)
+    return {t["name"]: t for t in json.loads(dump.stdout)["types"] if t.get("name")}
+
+
+@pytest.fixture(scope="module", params=["layout", "lb_xdp"])
+def types(request: pytest.FixtureRequest) -> dict[str, dict[str, Any]]:
+    return btf_types(request.param)
+
+
+@pytest.mark.parametrize("mirror", abi.ALL_STRUCTS, ids=lambda c: c._c_name_)
+def test_struct_layout_matches_btf(types: dict[str, dict[str, Any]], mirror: type[ctypes.Structure]) -> None:
+    name = mirror._c_name_  # type: ignore[attr-defined]
+    assert name in types, f"struct {name} is not in the object's BTF"
+    btf = types[name]
+    assert btf["kind"] == "STRUCT"
+    assert ctypes.sizeof(mirror) == btf["size"]
+    c_members = [(m["name"], m["bits_offset"] // 8) for m in btf["members"]]
+    py_members = [(f[0], getattr(mirror, f[0]).offset) for f in mirror._fields_]
+    assert py_members == c_members
+
+
+SHARED_ENUMS: list[tuple[str, type[enum.IntEnum], str]] = [
+    ("lb_sched_kind", enums.Scheduler, "LB_SCHED_"),
+    ("lb_fwd_method", enums.FwdMethod, "LB_FWD_"),
+    ("lb_flow_state", enums.FlowState, "LB_FLOW_"),
+    ("lb_drop_reason", enums.DropReason, "LB_DROP_"),
+    ("lb_decap_counter", enums.DecapCounter, "LB_DECAP_"),
+]
+
+
+@pytest.mark.parametrize("c_name,py_enum,prefix", SHARED_ENUMS, ids=[e[0] for e in SHARED_ENUMS])
+def test_enum_values_match_btf(c_name: str, py_enum: type[enum.IntEnum], prefix: str) -> None:
+    values = {v["name"].removeprefix(prefix): v["val"] for v in btf_types("layout")[c_name]["values"]}
+    values.pop("MAX", None)
+    assert values == {m.name: m.value for m in py_enum}
+
+
+def test_constants_match_btf() -> None:
+    types = btf_types("layout")
+    limits = {v["name"]: v["val"] for v in types["lb_limits"]["values"]}
+    assert limits["LB_SCHED_SLOTS"] == SCHED_SLOTS
+    timeouts = {v["name"].removeprefix("LB_TIMEOUT_"): v["val"] for v in types["lb_flow_timeout"]["values"]}
+    assert timeouts == {state.name: seconds for state, seconds in FLOW_TIMEOUT_S.items()}

@@ -1,0 +1,130 @@
+"""Fixtures for BPF_PROG_TEST_RUN tests.
+
+`director` loads the director object (maps pinned in a private bpffs
+directory) inside a private network namespace whose routes and permanent
+neighbour entries make bpf_fib_lookup deterministic:
+
+    lb0 10.2.2.2/24 (DIRECTOR_MAC) -- 10.3.3.0/24 via 10.2.2.254 (ROUTER_MAC, permanent)
+                                   -- 10.5.5.0/24 via 10.2.2.253 (no neighbour entry)
+    lb1 10.9.9.2/24 (OTHER_MAC)    -- 10.4.4.0/24 via 10.9.9.254 (OTHER_ROUTER_MAC, permanent)
+
+The test process enters the namespace for the test's duration (BPF_PROG_TEST_RUN
+resolves routes in the caller's namespace) and always leaves and removes it.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import ipaddress
+import os
+import subprocess
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from pyroute2 import netns as pr_netns
+
+from pyvs.control import config as cfg
+from pyvs.dataplane import libbpf, pins, xdp
+from pyvs.dataplane.libbpf import XdpMd
+from pyvs.model import FwdMethod, Protocol, RealServer, Scheduler, ServiceKey, VirtualService
+from pyvs.model.enums import Action
+from tests.vectors.frames import DIRECTOR_MAC, ROUTER_MAC
+
+OTHER_MAC = "02:00:00:00:09:02"
+OTHER_ROUTER_MAC = "02:00:00:00:09:fe"
+
+
+def _ip(ns: str, *args: str) -> None:
+    subprocess.run(["ip", "-n", ns, *args], check=True, capture_output=True)
+
+
+@pytest.fixture
+def fib_netns() -> Iterator[str]:
+    """A namespace with the routes above, entered by this process; yields its name."""
+    if os.geteuid() != 0:
+        pytest.fail("BPF tests need root (CAP_BPF, CAP_NET_ADMIN)")
+    name = f"pyvs-bpf-{uuid.uuid4().hex[:8]}"
+    subprocess.run(["ip", "netns", "add", name], check=True)
+    try:
+        _ip(name, "link", "add", "lb0", "address", DIRECTOR_MAC, "type", "veth", "peer", "name", "rt0",
+            "address", ROUTER_MAC)
+        _ip(name, "link", "add", "lb1", "address", OTHER_MAC, "type", "veth", "peer", "name", "rt1",
+            "address", OTHER_ROUTER_MAC)
+        for link in ("lo", "lb0", "rt0", "lb1", "rt1"):
+            _ip(name, "link", "set", link, "up")
+        _ip(name, "addr", "add", "10.2.2.2/24", "dev", "lb0")
+        _ip(name, "addr", "add", "10.9.9.2/24", "dev", "lb1")
+        _ip(name, "neigh", "replace", "10.2.2.254", "lladdr", ROUTER_MAC, "dev", "lb0", "nud", "permanent")
+        _ip(name, "neigh", "replace", "10.9.9.254", "lladdr", OTHER_ROUTER_MAC, "dev", "lb1", "nud",
+            "permanent")
+        _ip(name, "route", "add", "10.3.3.0/24", "via", "10.2.2.254", "dev", "lb0")
+        _ip(name, "route", "add", "10.5.5.0/24", "via", "10.2.2.253", "dev", "lb0")
+        _ip(name, "route", "add", "10.4.4.0/24", "via", "10.9.9.254", "dev", "lb1")
+        subprocess.run(["ip", "netns", "exec", name, "sysctl", "-qw", "net.ipv4.ip_forward=1"], check=True)
+        pr_netns.pushns(name)
+        try:
+            yield name
+        finally:
+            pr_netns.popns()
+    finally:
+        subprocess.run(["ip", "netns", "del", name], check=False)
+
+
+@dataclass
+class Director:
+    """The loaded director program, its maps, and a way to run frames through it."""
+
+    obj: libbpf.BpfObject
+    dataplane: xdp.XdpDataplane
+    ifindex: int
+    config: cfg.Config
+
+    def run(self, frame: bytes, *, ifindex: int | None = None) -> tuple[Action, bytes]:
+        ctx = XdpMd(data=0, data_end=len(frame), ingress_ifindex=ifindex or self.ifindex)
+        rc, out, _ = libbpf.prog_test_run(self.obj.program_fd("lb_director"), frame, ctx=ctx)
+        return Action(rc), out
+
+    def apply(self, new: cfg.Config) -> None:
+        self.dataplane.commit(self.dataplane.read(), new)
+        self.config = new
+
+    def add_service(self, vip: str = "10.2.2.3", port: int = 80, *, scheduler: Scheduler = Scheduler.RR,
+                    reals: tuple[tuple[str, int], ...] = (("10.3.3.3", 1),), udp: bool = False) -> ServiceKey:
+        key = ServiceKey(Protocol.UDP if udp else Protocol.TCP, ipaddress.IPv4Address(vip), port)
+        new = cfg.add_service(self.dataplane.read(), VirtualService(key, scheduler))
+        for address, weight in reals:
+            new = cfg.add_real(new, key, RealServer(ipaddress.IPv4Address(address), port, weight,
+                                                    FwdMethod.TUNNEL))
+        self.apply(new)
+        return key
+
+    def set_weight(self, key: ServiceKey, address: str, weight: int) -> None:
+        self.apply(cfg.edit_real(self.dataplane.read(), key,
+                                 RealServer(ipaddress.IPv4Address(address), key.port, weight)))
+
+    def drops(self) -> dict[int, int]:
+        return self.dataplane.drop_counts()
+
+
+@pytest.fixture
+def director(fib_netns: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Director]:
+    root = Path(f"/sys/fs/bpf/pyvs-test-{uuid.uuid4().hex[:8]}")
+    monkeypatch.setenv("PYVS_BPF_ROOT", str(root))
+    pins.ensure_bpffs()
+    try:
+        obj = xdp.open_director_object(pins.netns_dir(), max_flows=4096, max_services=64, max_reals=256)
+        dataplane = xdp.XdpDataplane(pins.netns_dir())
+        try:
+            yield Director(obj, dataplane, xdp.ifindex_of("lb0"), {})
+        finally:
+            dataplane.close()
+            obj.close()
+    finally:
+        pins.remove_dir(root)
+
+
+def u32(value: int) -> ctypes.c_uint32:
+    return ctypes.c_uint32(value)

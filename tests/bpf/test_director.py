@@ -1,0 +1,232 @@
+"""The director XDP program under BPF_PROG_TEST_RUN: exact frames in, exact frames out."""
+
+from __future__ import annotations
+
+import pytest
+from scapy.layers.inet import IP, TCP
+from scapy.layers.l2 import Ether
+
+from pyvs.model.enums import Action, DropReason
+from pyvs.model.errors import DataplaneError
+from tests.bpf.conftest import OTHER_MAC, OTHER_ROUTER_MAC, Director
+from tests.vectors.frames import (
+    DIRECTOR,
+    DIRECTOR_MAC,
+    REAL1,
+    REAL2,
+    ROUTER_MAC,
+    client_frame,
+    client_ip,
+    encapsulated,
+)
+
+
+def expected_to(real: str, **kw: object) -> bytes:
+    vlan = kw.pop("vlan", None)
+    return encapsulated(client_ip(**kw), outer_src=DIRECTOR, real=real, src_mac=DIRECTOR_MAC,  # type: ignore[arg-type]
+                        dst_mac=ROUTER_MAC, vlan=vlan)  # type: ignore[arg-type]
+
+
+def test_syn_to_vip_is_encapsulated_toward_the_real_server(director: Director) -> None:
+    director.add_service()
+    action, out = director.run(client_frame(flags="S"))
+    assert action == Action.TX
+    assert out == expected_to(REAL1, flags="S")
+
+
+def test_outer_header_copies_tos_and_takes_inner_id_without_df(director: Director) -> None:
+    director.add_service()
+    kw = dict(flags="S", tos=0x28, ip_flags=0, ip_id=0x1234, ttl=17)
+    action, out = director.run(client_frame(**kw))
+    assert action == Action.TX
+    assert out == expected_to(REAL1, **kw)
+    outer = Ether(out)[IP]
+    assert (outer.tos, outer.id, outer.ttl, int(outer.flags)) == (0x28, 0x1234, 16, 0)
+
+
+def test_ip_options_and_payload_are_kept(director: Director) -> None:
+    director.add_service()
+    kw = dict(flags="PA", payload=b"GET / HTTP/1.1\r\n\r\n", options=[b"\x01\x01\x01\x00"])
+    director.run(client_frame(flags="S"))
+    action, out = director.run(client_frame(**kw))
+    assert action == Action.TX
+    assert out == expected_to(REAL1, **kw)
+
+
+def test_vlan_tag_is_kept_in_front(director: Director) -> None:
+    director.add_service()
+    action, out = director.run(client_frame(vlan=7, flags="S"))
+    assert action == Action.TX
+    assert out == expected_to(REAL1, vlan=7, flags="S")
+
+
+def test_ethernet_padding_is_cut(director: Director) -> None:
+    director.add_service()
+    frame = client_frame(flags="S")
+    padded = frame + b"\x00" * (60 - len(frame))
+    assert len(padded) == 60 and len(frame) == 54
+    action, out = director.run(padded)
+    assert action == Action.TX
+    assert out == expected_to(REAL1, flags="S")
+
+
+def test_udp_service(director: Director) -> None:
+    director.add_service(port=53, udp=True)
+    kw = dict(udp=True, dport=53, payload=b"query")
+    action, out = director.run(client_frame(**kw))
+    assert action == Action.TX
+    assert out == expected_to(REAL1, **kw)
+
+
+def test_other_egress_interface_is_a_redirect(director: Director) -> None:
+    director.add_service(reals=(("10.4.4.4", 1),))
+    action, out = director.run(client_frame(flags="S"))
+    assert action == Action.REDIRECT
+    assert out == encapsulated(client_ip(flags="S"), outer_src="10.9.9.2", real="10.4.4.4",
+                               src_mac=OTHER_MAC, dst_mac=OTHER_ROUTER_MAC)
+
+
+def test_unresolved_neighbour_passes_the_encapsulated_packet_to_the_kernel(director: Director) -> None:
+    director.add_service(reals=(("10.5.5.5", 1),))
+    action, out = director.run(client_frame(flags="S"))
+    assert action == Action.PASS
+    # MACs unchanged: the kernel receives it as addressed to this host and routes it.
+    assert out == encapsulated(client_ip(flags="S"), outer_src=DIRECTOR, real="10.5.5.5",
+                               src_mac=ROUTER_MAC, dst_mac=DIRECTOR_MAC)
+
+
+def test_established_flow_stays_on_its_real_server_after_weight_change(director: Director) -> None:
+    key = director.add_service(reals=((REAL1, 1), (REAL2, 1)))
+    _, out = director.run(client_frame(sport=5000, flags="S"))
+    first = Ether(out)[IP].dst
+    other = REAL2 if first == REAL1 else REAL1
+    director.set_weight(key, first, 0)
+    for flags in ("A", "PA", "FA"):
+        action, out = director.run(client_frame(sport=5000, flags=flags))
+        assert action == Action.TX
+        assert out == expected_to(first, sport=5000, flags=flags)
+    for sport in range(5001, 5005):  # quiescent: new flows all go to the other one
+        action, out = director.run(client_frame(sport=sport, flags="S"))
+        assert out == expected_to(other, sport=sport, flags="S")
+
+
+def test_rr_alternates_newest_real_server_first(director: Director) -> None:
+    director.add_service(reals=((REAL1, 1), (REAL2, 1)))
+    picks = [Ether(director.run(client_frame(sport=6000 + i))[1])[IP].dst for i in range(6)]
+    assert picks == [REAL2, REAL1] * 3
+
+
+def test_wrr_three_to_one(director: Director) -> None:
+    from pyvs.model.enums import Scheduler
+
+    director.add_service(scheduler=Scheduler.WRR, reals=((REAL1, 3), (REAL2, 1)))
+    picks = [Ether(director.run(client_frame(sport=7000 + i))[1])[IP].dst for i in range(100)]
+    assert picks.count(REAL1) == 75 and picks.count(REAL2) == 25
+
+
+def test_deleted_real_server_gets_no_new_flows(director: Director) -> None:
+    import ipaddress
+
+    from pyvs.control import config as cfg
+
+    key = director.add_service(reals=((REAL1, 1), (REAL2, 1)))
+    director.apply(cfg.delete_real(director.dataplane.read(), key, ipaddress.IPv4Address(REAL2), 80))
+    picks = {Ether(director.run(client_frame(sport=8000 + i))[1])[IP].dst for i in range(6)}
+    assert picks == {REAL1}
+
+
+def test_no_real_server_with_weight_is_a_counted_drop(director: Director) -> None:
+    director.add_service(reals=((REAL1, 0),))
+    action, _ = director.run(client_frame())
+    assert action == Action.DROP
+    assert director.drops()[DropReason.NO_REAL_SERVER] == 1
+
+
+def test_counters_per_service_and_real(director: Director) -> None:
+    director.add_service()
+    director.run(client_frame(flags="S"))
+    director.run(client_frame(flags="A"))
+    [status] = director.dataplane.status()
+    assert status.stats.conns == 1 and status.stats.inpkts == 2 and status.stats.inbytes == 80
+    assert status.reals[0].stats == status.stats
+    assert (status.reals[0].active_conns, status.reals[0].inactive_conns) == (1, 0)
+
+
+@pytest.mark.parametrize("frame", [
+    client_frame(dst="10.2.2.9"),                      # not a VIP
+    client_frame(dport=81),                            # VIP, but no service on that port
+    client_frame(udp=True),                            # VIP, other protocol
+    bytes(Ether(src=ROUTER_MAC, dst=DIRECTOR_MAC) / IP(src="10.1.1.1", dst="10.2.2.3") / b"\x08\x00"),  # ICMP-ish
+    bytes.fromhex("ffffffffffff" "020000000101" "0806") + bytes(28),  # ARP
+    bytes(Ether(src=ROUTER_MAC, dst=DIRECTOR_MAC, type=0x86DD)) + bytes(40),  # IPv6
+], ids=["non-vip", "other-port", "other-proto", "ip-proto-0", "arp", "ipv6"])
+def test_traffic_not_for_a_service_passes_unchanged(director: Director, frame: bytes) -> None:
+    director.add_service()
+    action, out = director.run(frame)
+    assert action == Action.PASS
+    assert out == frame
+
+
+def _corrupt(frame: bytes, offset: int, value: bytes) -> bytes:
+    return frame[:offset] + value + frame[offset + len(value):]
+
+
+def _ip_fix_csum(frame: bytes) -> bytes:
+    pkt = Ether(frame)
+    del pkt[IP].chksum
+    return bytes(pkt)
+
+
+SYN = client_frame(flags="S")
+MALFORMED_FOR_VIP = [
+    ("bad-ip-checksum", _corrupt(SYN, 24, b"\xde\xad"), DropReason.BAD_IP_CHECKSUM),
+    ("ihl-below-5", _corrupt(SYN, 14, b"\x44"), DropReason.BAD_IP_HEADER),
+    ("version-6-in-ipv4", _corrupt(SYN, 14, b"\x65"), DropReason.BAD_IP_HEADER),
+    ("total-length-beyond-frame", _ip_fix_csum(_corrupt(SYN, 16, b"\x05\xdc")), DropReason.BAD_IP_HEADER),
+    ("total-length-below-header", _ip_fix_csum(_corrupt(SYN, 16, b"\x00\x10")), DropReason.BAD_IP_HEADER),
+    ("truncated-tcp-header", _ip_fix_csum(_corrupt(SYN, 16, b"\x00\x24"))[:50], DropReason.BAD_L4_HEADER),
+    ("tcp-doff-below-5", _corrupt(SYN, 46, b"\x40"), DropReason.BAD_L4_HEADER),
+    ("tcp-doff-beyond-packet", _corrupt(SYN, 46, b"\xf0"), DropReason.BAD_L4_HEADER),
+    ("first-fragment", bytes(Ether(SYN[:14]) / IP(bytes(client_ip(ip_flags="MF")))), DropReason.FRAGMENT),
+    ("later-fragment", bytes(Ether(SYN[:14]) / IP(src="10.1.1.1", dst="10.2.2.3", proto=6, frag=100)
+                             / (b"x" * 20)), DropReason.FRAGMENT),
+    ("udp-length-below-8", _corrupt(client_frame(udp=True, dport=53), 38, b"\x00\x04"), DropReason.BAD_L4_HEADER),
+    ("udp-length-beyond-packet", _corrupt(client_frame(udp=True, dport=53), 38, b"\x01\x00"),
+     DropReason.BAD_L4_HEADER),
+    ("ttl-1", client_frame(ttl=1), DropReason.TTL_EXCEEDED),
+]
+
+
+@pytest.mark.parametrize("name,frame,reason", MALFORMED_FOR_VIP, ids=[m[0] for m in MALFORMED_FOR_VIP])
+def test_malformed_frames_for_a_vip_are_dropped_and_counted(director: Director, name: str, frame: bytes,
+                                                            reason: DropReason) -> None:
+    director.add_service()
+    director.add_service(port=53, udp=True)
+    action, _ = director.run(frame)
+    assert action == Action.DROP
+    drops = director.drops()
+    assert drops[reason] == 1
+    assert sum(drops.values()) == 1
+
+
+TRUNCATED = [
+    ("empty", b""),
+    ("half-ethernet", SYN[:7]),
+    ("ethernet-only", SYN[:14]),
+    ("half-ip-header", SYN[:24]),
+    ("vlan-tag-cut", client_frame(vlan=5)[:16]),
+    ("ip-header-19-bytes", SYN[:33]),
+]
+
+
+@pytest.mark.parametrize("name,frame", TRUNCATED, ids=[t[0] for t in TRUNCATED])
+def test_truncated_frames_are_never_forwarded(director: Director, name: str, frame: bytes) -> None:
+    director.add_service()
+    if len(frame) < 14:
+        # No device delivers less than an Ethernet header; the kernel refuses to run such input.
+        with pytest.raises(DataplaneError):
+            director.run(frame)
+        return
+    action, out = director.run(frame)
+    assert action in (Action.PASS, Action.DROP)
+    assert action == Action.DROP or out == frame
