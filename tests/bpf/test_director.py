@@ -156,7 +156,7 @@ def test_counters_per_service_and_real(director: Director) -> None:
     client_frame(dst="10.2.2.9"),                      # not a VIP
     client_frame(dport=81),                            # VIP, but no service on that port
     client_frame(udp=True),                            # VIP, other protocol
-    bytes(Ether(src=ROUTER_MAC, dst=DIRECTOR_MAC) / IP(src="10.1.1.1", dst="10.2.2.3") / b"\x08\x00"),  # ICMP-ish
+    bytes(Ether(src=ROUTER_MAC, dst=DIRECTOR_MAC) / IP(src="10.1.1.1", dst="10.2.2.3") / b"\x08\x00"),
     bytes.fromhex("ffffffffffff" "020000000101" "0806") + bytes(28),  # ARP
     bytes(Ether(src=ROUTER_MAC, dst=DIRECTOR_MAC, type=0x86DD)) + bytes(40),  # IPv6
 ], ids=["non-vip", "other-port", "other-proto", "ip-proto-0", "arp", "ipv6"])
@@ -190,7 +190,8 @@ MALFORMED_FOR_VIP = [
     ("first-fragment", bytes(Ether(SYN[:14]) / IP(bytes(client_ip(ip_flags="MF")))), DropReason.FRAGMENT),
     ("later-fragment", bytes(Ether(SYN[:14]) / IP(src="10.1.1.1", dst="10.2.2.3", proto=6, frag=100)
                              / (b"x" * 20)), DropReason.FRAGMENT),
-    ("udp-length-below-8", _corrupt(client_frame(udp=True, dport=53), 38, b"\x00\x04"), DropReason.BAD_L4_HEADER),
+    ("udp-length-below-8", _corrupt(client_frame(udp=True, dport=53), 38, b"\x00\x04"),
+     DropReason.BAD_L4_HEADER),
     ("udp-length-beyond-packet", _corrupt(client_frame(udp=True, dport=53), 38, b"\x01\x00"),
      DropReason.BAD_L4_HEADER),
     ("ttl-1", client_frame(ttl=1), DropReason.TTL_EXCEEDED),
@@ -230,3 +231,20 @@ def test_truncated_frames_are_never_forwarded(director: Director, name: str, fra
     action, out = director.run(frame)
     assert action in (Action.PASS, Action.DROP)
     assert action == Action.DROP or out == frame
+
+
+def test_persistent_service_keeps_a_client_on_one_real_server(director: Director) -> None:
+    import dataclasses
+
+    key = director.add_service(reals=((REAL1, 1), (REAL2, 1)))
+    config = director.dataplane.read()
+    director.apply({key: dataclasses.replace(config[key], persistence_timeout=300)})
+    picks = {Ether(director.run(client_frame(sport=9000 + i))[1])[IP].dst for i in range(4)}
+    assert len(picks) == 1  # rr would alternate; the template holds the client
+    [held] = picks
+    other_client = bytes(Ether(src=ROUTER_MAC, dst=DIRECTOR_MAC)
+                         / IP(src="10.1.1.2", dst="10.2.2.3", flags="DF", id=1)
+                         / TCP(sport=9100, dport=80, flags="S", seq=1000))
+    assert Ether(director.run(other_client)[1])[IP].dst != held
+    director.set_weight(key, held, 0)  # quiescent: the template still holds, as in IPVS
+    assert Ether(director.run(client_frame(sport=9200))[1])[IP].dst == held

@@ -71,6 +71,15 @@ struct {
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } lb_flows SEC(".maps");
 
+/* lb_persist_key -> lb_persist: persistence templates of persistent services. */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__type(key, struct lb_persist_key);
+	__type(value, struct lb_persist);
+	__uint(max_entries, LB_MAX_FLOWS);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} lb_persist SEC(".maps");
+
 /* svc id -> per-CPU lb_counters. */
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);

@@ -135,6 +135,21 @@ struct lb_flow {
 };
 _Static_assert(sizeof(struct lb_flow) == 24, "lb_flow ABI");
 
+/* Key of lb_persist: one client of a persistent service (ipvsadm -p). */
+struct lb_persist_key {
+	__u32 svc_id;
+	__be32 client;
+};
+_Static_assert(sizeof(struct lb_persist_key) == 8, "lb_persist_key ABI");
+
+/* Value of lb_persist: the real server this client's new connections go to. */
+struct lb_persist {
+	__u64 last_seen_ns;
+	__u32 real_id;
+	__u32 real_gen;
+};
+_Static_assert(sizeof(struct lb_persist) == 16, "lb_persist ABI");
+
 /* Per-CPU value of lb_svc_stats and lb_real_stats (ipvsadm --stats). */
 struct lb_counters {
 	__u64 conns;

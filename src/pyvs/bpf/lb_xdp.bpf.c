@@ -83,23 +83,33 @@ static __always_inline struct lb_real *select_flow(struct lb_flow_key *key,
 	__u32 real_id;
 	__s64 picked;
 
+	struct lb_persist *tpl;
+
 	if (flow && flow_is_usable(flow, svc->id, syn_only, now)) {
 		real_id = flow->real_id;
 		flow->last_seen_ns = now;
 		if (tcp)
 			flow->state = tcp_next_state(flow->state, tcp);
+		persist_lookup(svc, key->saddr, now);
 		*new_conn = 0;
 		*real_id_out = real_id;
 		return bpf_map_lookup_elem(&lb_reals, &real_id);
 	}
 
-	picked = schedule_real(svc);
-	if (picked < 0)
-		return NULL;
-	real_id = (__u32)picked;
+	tpl = persist_lookup(svc, key->saddr, now);
+	if (tpl) {
+		real_id = tpl->real_id;
+	} else {
+		picked = schedule_real(svc);
+		if (picked < 0)
+			return NULL;
+		real_id = (__u32)picked;
+	}
 	real = bpf_map_lookup_elem(&lb_reals, &real_id);
 	if (!real || real->gen == 0 || real->svc_id != svc->id)
 		return NULL;
+	if (!tpl)
+		persist_record(svc, key->saddr, real_id, real->gen, now);
 	fresh.last_seen_ns = now;
 	fresh.real_id = real_id;
 	fresh.real_gen = real->gen;

@@ -76,20 +76,57 @@ static __always_inline __u8 tcp_next_state(__u8 state, const struct tcphdr *tcp)
  * belongs to the service. A SYN on a closed or closing flow starts a new
  * connection, as IPVS's conn_reuse_mode=1 does.
  */
+/* The real server @id still is the one of generation @gen, in service @svc_id. */
+static __always_inline int real_is_current(__u32 id, __u32 gen, __u32 svc_id)
+{
+	struct lb_real *real = bpf_map_lookup_elem(&lb_reals, &id);
+
+	return real && real->gen != 0 && real->gen == gen && real->svc_id == svc_id;
+}
+
 static __always_inline int flow_is_usable(const struct lb_flow *flow, __u32 svc_id,
 					  const struct tcphdr *syn_only, __u64 now)
 {
-	struct lb_real *real;
-	__u32 id = flow->real_id;
-
 	if (flow->svc_id != svc_id)
 		return 0;
 	if (now - flow->last_seen_ns > flow_timeout_ns(flow->state))
 		return 0;
 	if (syn_only && (flow->state == LB_FLOW_TIME_WAIT || flow->state == LB_FLOW_CLOSE))
 		return 0;
-	real = bpf_map_lookup_elem(&lb_reals, &id);
-	return real && real->gen != 0 && real->gen == flow->real_gen && real->svc_id == svc_id;
+	return real_is_current(flow->real_id, flow->real_gen, svc_id);
+}
+
+/**
+ * persist_lookup() - the live persistence template of a client, refreshed.
+ * As in IPVS, a template keeps sending the client's new connections to its
+ * real server even when that one is quiescent (weight 0).
+ * Returns: the template, or NULL when there is none alive.
+ */
+static __always_inline struct lb_persist *persist_lookup(const struct lb_svc *svc, __be32 client,
+							 __u64 now)
+{
+	struct lb_persist_key key = { .svc_id = svc->id, .client = client };
+	struct lb_persist *tpl;
+
+	if (!(svc->flags & LB_SVC_F_PERSISTENT))
+		return NULL;
+	tpl = bpf_map_lookup_elem(&lb_persist, &key);
+	if (!tpl || now - tpl->last_seen_ns > (__u64)svc->timeout * NSEC_PER_SEC)
+		return NULL;
+	if (!real_is_current(tpl->real_id, tpl->real_gen, svc->id))
+		return NULL;
+	tpl->last_seen_ns = now;
+	return tpl;
+}
+
+static __always_inline void persist_record(const struct lb_svc *svc, __be32 client, __u32 real_id,
+					   __u32 real_gen, __u64 now)
+{
+	struct lb_persist_key key = { .svc_id = svc->id, .client = client };
+	struct lb_persist tpl = { .last_seen_ns = now, .real_id = real_id, .real_gen = real_gen };
+
+	if (svc->flags & LB_SVC_F_PERSISTENT)
+		bpf_map_update_elem(&lb_persist, &key, &tpl, BPF_ANY);
 }
 
 /**

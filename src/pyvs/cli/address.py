@@ -128,9 +128,7 @@ class HostPort:
     port: int | None
 
 
-def parse_host_port(
-    text: str, protocol: Protocol | None, resolver: Resolver
-) -> HostPort | None:
+def parse_host_port(text: str, protocol: Protocol | None, resolver: Resolver) -> HostPort | None:
     """ipvsadm's parse_service(): None where ipvsadm finds no address.
 
     `protocol` chooses the services table for a port name; None (a real server

@@ -112,8 +112,7 @@ _ROWS: Final[Mapping[Cmd, str]] = {
 # fmt: on
 
 LEGALITY: Final[Mapping[Cmd, Mapping[Opt, Need]]] = {
-    cmd: {opt: Need(cell) for opt, cell in zip(_COLUMNS, row, strict=True)}
-    for cmd, row in _ROWS.items()
+    cmd: {opt: Need(cell) for opt, cell in zip(_COLUMNS, row, strict=True)} for cmd, row in _ROWS.items()
 }
 
 
@@ -126,9 +125,7 @@ def check_legality(cmd: Cmd, given: Iterable[Opt]) -> None:
         need = row[opt]
         if opt not in options:
             if need is Need.COMPULSORY:
-                raise CliError(
-                    f"You need to supply the '{opt.value}' option for the '{cmd.value}' command"
-                )
+                raise CliError(f"You need to supply the '{opt.value}' option for the '{cmd.value}' command")
             continue
         if need is Need.ILLEGAL:
             raise CliError(f"Illegal '{opt.value}' option with the '{cmd.value}' command")
@@ -170,13 +167,13 @@ class Command:
     def require_service(self) -> ServiceKey:
         """The -t/-u service, which the table made compulsory for this command."""
         if self.service is None:
-            raise CliError(f"You need to supply the 'service-address' option for the "
-                           f"'{self.kind.value}' command")
+            raise CliError(
+                f"You need to supply the 'service-address' option for the '{self.kind.value}' command"
+            )
         return self.service
 
     def require_real(self) -> ipaddress.IPv4Address:
         """The -r address, which the table made compulsory for this command."""
         if self.real_address is None:
-            raise CliError(f"You need to supply the 'real-server' option for the "
-                           f"'{self.kind.value}' command")
+            raise CliError(f"You need to supply the 'real-server' option for the '{self.kind.value}' command")
         return self.real_address

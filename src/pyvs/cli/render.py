@@ -69,9 +69,7 @@ def list_all(
     return _text(lines)
 
 
-def list_service(
-    status: ServiceStatus, fmt: ListFormat = ListFormat(), namer: Namer = NUMERIC
-) -> str:
+def list_service(status: ServiceStatus, fmt: ListFormat = ListFormat(), namer: Namer = NUMERIC) -> str:
     """`ipvsadm -L -t|-u service`: the column titles and that service (no header)."""
     return _text([*title(fmt), *service_entry(status, fmt, namer)])
 
@@ -138,15 +136,13 @@ def rules(status: ServiceStatus, namer: Namer) -> list[str]:
 
 
 def service_name(service: VirtualService, namer: Namer) -> str:
-    """"TCP  host:port", cut to 33 characters as ipvsadm cuts it."""
+    """ "TCP  host:port", cut to 33 characters as ipvsadm cuts it."""
     key = service.key
     name = f"{key.protocol.label}  {addrport(key.address, key.port, key.protocol, namer)}"
     return name[:_SERVICE_COLUMN]
 
 
-def addrport(
-    address: ipaddress.IPv4Address, port: int, protocol: Protocol, namer: Namer
-) -> str:
+def addrport(address: ipaddress.IPv4Address, port: int, protocol: Protocol, namer: Namer) -> str:
     """ipvsadm's addrport_to_anyname(): "host:port", numeric or named."""
     return f"{namer.host(address)}:{namer.service(port, protocol)}"[:_NAME_MAX]
 

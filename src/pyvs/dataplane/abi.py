@@ -106,6 +106,16 @@ class Flow(ctypes.Structure):
     ]
 
 
+class PersistKey(ctypes.Structure):
+    _c_name_ = "lb_persist_key"
+    _fields_ = [("svc_id", _u32), ("client", _u32)]
+
+
+class Persist(ctypes.Structure):
+    _c_name_ = "lb_persist"
+    _fields_ = [("last_seen_ns", _u64), ("real_id", _u32), ("real_gen", _u32)]
+
+
 class Counters(ctypes.Structure):
     _c_name_ = "lb_counters"
     _fields_ = [
@@ -117,7 +127,8 @@ class Counters(ctypes.Structure):
     ]
 
 
-ALL_STRUCTS: tuple[type[ctypes.Structure], ...] = (SvcKey, Svc, Real, FlowKey, Flow, Counters)
+ALL_STRUCTS: tuple[type[ctypes.Structure], ...] = (
+    SvcKey, Svc, Real, FlowKey, Flow, PersistKey, Persist, Counters)
 
 
 def addr_key(address: ipaddress.IPv4Address) -> ctypes.c_uint32:

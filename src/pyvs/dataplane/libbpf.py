@@ -110,6 +110,7 @@ _declare("bpf_map_update_elem", _int, _int, _vp, _vp, ctypes.c_uint64)
 _declare("bpf_map_lookup_elem", _int, _int, _vp, _vp)
 _declare("bpf_map_delete_elem", _int, _int, _vp)
 _declare("bpf_map_get_next_key", _int, _int, _vp, _vp)
+_declare("bpf_map_lookup_batch", _int, _int, _vp, _vp, _vp, _vp, ctypes.POINTER(_u32), _vp)
 _declare("bpf_obj_get_info_by_fd", _int, _int, _vp, ctypes.POINTER(_u32))
 _declare("bpf_xdp_attach", _int, _int, _int, _u32, _vp)
 _declare("bpf_xdp_detach", _int, _int, _u32, _vp)
@@ -253,6 +254,27 @@ def map_next_key(fd: int, key: object | None, next_key: object) -> bool:
         return False
     check(rc, "iterate map")
     return True
+
+
+def map_lookup_batch(fd: int, key_size: int, value_size: int, max_entries: int) -> tuple[bytes, bytes, int]:
+    """All entries of a map in as few syscalls as the kernel allows: (keys, values, count)."""
+    keys = ctypes.create_string_buffer(key_size * max_entries)
+    values = ctypes.create_string_buffer(value_size * max_entries)
+    out_batch = ctypes.c_uint64(0)
+    total = 0
+    in_batch = None
+    while total < max_entries:
+        count = ctypes.c_uint32(max_entries - total)
+        rc = _LIB.bpf_map_lookup_batch(
+            fd, in_batch, ctypes.byref(out_batch),
+            ctypes.byref(keys, total * key_size), ctypes.byref(values, total * value_size),
+            ctypes.byref(count), None)
+        total += count.value
+        if rc == -2:  # ENOENT: no more entries
+            break
+        check(rc, "batch lookup")
+        in_batch = ctypes.byref(out_batch)
+    return keys.raw[: total * key_size], values.raw[: total * value_size], total
 
 
 def xdp_attach(ifindex: int, prog_fd: int, flags: int = 0) -> None:

@@ -54,6 +54,13 @@ class BpfMap(Generic[K, V]):
             if value is not None:
                 yield key, value
 
+    def all_items(self) -> list[tuple[K, V]]:
+        """Every entry, read in batches (one syscall per batch rather than per key)."""
+        ksize, vsize = ctypes.sizeof(self.key_type), ctypes.sizeof(self.value_type)
+        keys, values, count = libbpf.map_lookup_batch(self.fd, ksize, vsize, self.max_entries)
+        return [(self.key_type.from_buffer_copy(keys, i * ksize),
+                 self.value_type.from_buffer_copy(values, i * vsize)) for i in range(count)]
+
     def close(self) -> None:
         libbpf.close_fd(self.fd)
 

@@ -17,7 +17,7 @@ import os
 import socket
 import time
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -70,10 +70,8 @@ def _attach(ifname: str, obj: libbpf.BpfObject, program: str) -> None:
 def _detach(ifname: str) -> None:
     ifindex = ifindex_of(ifname)
     for mode in (libbpf.XDP_FLAGS_DRV_MODE, libbpf.XDP_FLAGS_SKB_MODE):
-        try:
+        with suppress(DataplaneError):
             libbpf.xdp_detach(ifindex, mode)
-        except DataplaneError:
-            pass
 
 
 def open_director_object(pin_dir: Path, *, max_flows: int | None = None,
@@ -84,6 +82,7 @@ def open_director_object(pin_dir: Path, *, max_flows: int | None = None,
     try:
         if max_flows:
             obj.set_max_entries("lb_flows", max_flows)
+            obj.set_max_entries("lb_persist", max_flows)
         if max_services:
             for name in ("lb_services", "lb_vip_addrs", "lb_sched_pos", "lb_svc_stats"):
                 obj.set_max_entries(name, max_services)
@@ -155,7 +154,7 @@ def decap_status(ifname: str) -> DecapStatus | None:
     def addrs(name: str) -> list[ipaddress.IPv4Address]:
         m = BpfMap.pinned(directory, name, U32, U32)
         try:
-            return sorted(abi.from_be32(k.value) for k in m.keys())
+            return sorted(abi.from_be32(k.value) for k in m)
         finally:
             m.close()
 
@@ -229,12 +228,11 @@ class XdpDataplane:
     # -- reading -----------------------------------------------------------
 
     def _read_reals(self) -> dict[int, abi.Real]:
-        live = {}
-        for real_id in range(self.reals.max_entries):
-            value = self.reals.get(U32(real_id))
-            if value is not None and value.gen != 0:
-                live[real_id] = value
-        return live
+        size = ctypes.sizeof(abi.Real)
+        _keys, values, count = libbpf.map_lookup_batch(
+            self.reals.fd, ctypes.sizeof(U32), size, self.reals.max_entries)
+        gens = memoryview(values).cast("I")[abi.Real.gen.offset // 4:: size // 4]
+        return {i: abi.Real.from_buffer_copy(values, i * size) for i in range(count) if gens[i]}
 
     def read(self) -> Config:
         self._real_values = self._read_reals()
@@ -359,7 +357,7 @@ class XdpDataplane:
         """real id -> (active, inactive) connections alive now, as IPVS counts them."""
         now = time.monotonic_ns()
         counts: dict[int, list[int]] = {}
-        for _key, flow in self.flows.items():
+        for _key, flow in self.flows.all_items():
             real = self._real_values.get(flow.real_id)
             if real is None or real.gen != flow.real_gen:
                 continue

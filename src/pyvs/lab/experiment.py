@@ -53,7 +53,9 @@ class Capture:
 
 def start_capture(topology: Topology, ns: Namespace, iface: str, label: str) -> Capture:
     path = topology.workdir / f"{ns.name}-{iface}.pcap"
-    argv = ["tcpdump", "-n", "-U", "-Z", "root", "-i", iface, "-w", str(path)]
+    # --immediate-mode: packets reach tcpdump at once, not when a ring block
+    # fills or times out, so SIGINT cannot strand the last ones in the ring.
+    argv = ["tcpdump", "-n", "-U", "--immediate-mode", "-Z", "root", "-i", iface, "-w", str(path)]
     proc = topology.start(ns, argv, name=f"tcpdump-{ns.name}-{iface}")
     wait_for_log(proc, "listening on")
     return Capture(proc, path, label)
@@ -128,7 +130,8 @@ def print_report(lab: SeedLab, report: SeedReport, out: TextIO) -> None:
 
 def run_seed(reals: int = 1, *, keep: bool = False, out: TextIO = sys.stdout) -> bool:
     """`pyvs lab seed`: build, experiment, print, check; True when every check passes."""
-    refuse_if_kept_lab_up()
+    if keep:
+        refuse_if_kept_lab_up()
     topology = Topology()
     try:
         with seed_topology(reals, topology=topology) as lab:

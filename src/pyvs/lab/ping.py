@@ -22,7 +22,7 @@ def internet_checksum(data: bytes) -> int:
     """RFC 1071 checksum of `data`."""
     if len(data) % 2:
         data += b"\0"
-    total = sum(struct.unpack(f"!{len(data) // 2}H", data))
+    total: int = sum(struct.unpack(f"!{len(data) // 2}H", data))
     while total >> 16:
         total = (total & 0xFFFF) + (total >> 16)
     return ~total & 0xFFFF
@@ -43,7 +43,7 @@ def is_reply(packet: bytes, ident: int, seq: int) -> bool:
     if len(icmp) < 8:
         return False
     kind, _code, _csum, r_ident, r_seq = struct.unpack("!BBHHH", icmp)
-    return kind == ICMP_ECHO_REPLY and r_ident == ident and r_seq == seq
+    return bool(kind == ICMP_ECHO_REPLY and r_ident == ident and r_seq == seq)
 
 
 def ping(address: str, count: int = 1, timeout: float = 2.0) -> int:

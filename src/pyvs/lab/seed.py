@@ -11,7 +11,9 @@ removes everything on exit. The e2e tests and the benchmarks use it; the
 experiment itself (captures, curl, evidence) is in pyvs.lab.experiment.
 
 Veth facts this network respects: a frame that XDP transmits into a veth is
-dropped unless the receiving peer has GRO on (so GRO on the router's veths);
+dropped unless the receiving peer runs NAPI: GRO on is said to be enough, but
+on this project's kernels only an XDP program on the peer is (so GRO on the
+router's veths and pyvs.lab.xdp_pass on its side of the director's link);
 veth TX checksum offload leaves TCP checksums for later, which an XDP program
 that copies the packet does not finish (so TX checksumming off on the client
 and the router).
@@ -29,6 +31,7 @@ from pathlib import Path
 
 from pyvs.lab.commands import python_code_argv, python_module_argv, pyvs_argv, pyvsadm_argv
 from pyvs.lab.netns import BackgroundProcess, LabError, Namespace, Topology, run
+from pyvs.lab.xdp_pass import attach_xdp_pass
 
 CLIENT = "10.1.1.1"
 ROUTER_CLIENT_SIDE = "10.1.1.254"
@@ -144,6 +147,11 @@ def build_network(topology: Topology, reals: int = 1) -> SeedLab:
     real_nss = [t.add_namespace(f"real{i + 1}") for i in range(reals)]
     lab = SeedLab(t, client, router, director, real_nss, [real_address(i) for i in range(reals)],
                   router_real_ifs=[f"to-real{i + 1}" for i in range(reals)])
+    # pyvs state outside the namespaces (pins in /sys/fs/bpf, /run/pyvs files)
+    # must go before the namespaces do, whoever ran pyvs in them.
+    t.on_close(lambda: director_cleanup(director))
+    for ns in real_nss:
+        t.on_close(lambda ns=ns: real_cleanup(ns))  # type: ignore[misc]
     t.add_veth(client, IFACE, router, lab.router_client_if)
     t.add_veth(director, IFACE, router, lab.router_director_if)
     for ns, router_if in zip(real_nss, lab.router_real_ifs, strict=True):
@@ -158,6 +166,8 @@ def build_network(topology: Topology, reals: int = 1) -> SeedLab:
         f"net.ipv4.conf.{dev}.rp_filter": 0 for dev in ("all", "default", *router_ifs)}})
     for dev in (lab.router_client_if, lab.router_director_if, *lab.router_real_ifs):
         router.ethtool(dev, gro=True, tx=False)
+    # The director sends with XDP_TX into this veth: see pyvs.lab.xdp_pass.
+    attach_xdp_pass(router, lab.router_director_if, t.workdir)
 
     client.addr_add(IFACE, f"{CLIENT}/24")
     client.route_add("default", ROUTER_CLIENT_SIDE)
@@ -231,7 +241,6 @@ def real_cleanup(ns: Namespace) -> None:
 
 def attach_director(lab: SeedLab) -> None:
     """`pyvs director attach eth0` in the director's namespace (undone at close)."""
-    lab.topology.on_close(lambda: director_cleanup(lab.director))
     lab.pyvs(lab.director, "director", "attach", IFACE)
 
 
@@ -246,7 +255,6 @@ def add_service(lab: SeedLab, scheduler: str = "rr", weights: Sequence[int] | No
 def realservers_up(lab: SeedLab) -> None:
     """`pyvs realserver up --vip VIP --iface eth0` in every real server's namespace."""
     for ns in lab.reals:
-        lab.topology.on_close(lambda ns=ns: real_cleanup(ns))  # type: ignore[misc]
         lab.pyvs(ns, "realserver", "up", "--vip", VIP, "--iface", IFACE)
 
 

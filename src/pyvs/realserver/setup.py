@@ -130,11 +130,10 @@ def down(*, system: System | None = None, state_dir: Path = STATE_DIR) -> RealSe
     errors: list[str] = []
     if state.decap_attached:
         try:
-            if state.decap_previous:
+            system.detach_decap(state.iface)
+            if state.decap_previous:  # someone else's decap config was there before
                 prev = state.decap_previous
                 system.attach_decap(state.iface, prev["vips"], prev["local_addrs"])
-            else:
-                system.detach_decap(state.iface)
             state.decap_attached = False
         except Exception as exc:  # undo the rest, keep this one recorded
             errors.append(f"decap on {state.iface}: {exc}")

@@ -1,0 +1,22 @@
+#!/usr/bin/env bash
+# Everything pyvs needs on a fresh Debian 12 machine, as root: packages from
+# apt and PyPI, bpffs, and the compiled BPF objects. Safe to run again.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+apt_packages=(clang llvm libbpf-dev libbpf1 bpftool linux-libc-dev gcc iproute2 ethtool
+              tcpdump curl wrk util-linux kmod procps)
+missing=()
+for pkg in "${apt_packages[@]}"; do
+    dpkg -s "$pkg" >/dev/null 2>&1 || missing+=("$pkg")
+done
+if [ "${#missing[@]}" -gt 0 ]; then
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
+fi
+
+python3 -m pip install -q --disable-pip-version-check --root-user-action=ignore -e '.[test]'
+command -v pyenv >/dev/null 2>&1 && pyenv rehash || true
+
+mountpoint -q /sys/fs/bpf || mount -t bpf bpf /sys/fs/bpf
+python3 -m pyvs.bpf.build >/dev/null

@@ -1,0 +1,163 @@
+"""The `pyvs` command: director attach/detach, real-server setup, and the lab.
+
+    pyvs director attach IFACE [IFACE ...]     load the director XDP program
+    pyvs director detach IFACE [IFACE ...]
+    pyvs realserver up --vip VIP [--vip VIP ...] [--iface IFACE]
+    pyvs realserver down
+    pyvs realserver check --vip VIP [--vip VIP ...] [--iface IFACE]
+    pyvs lab seed [--keep] [--reals N]          the seed document's experiment
+    pyvs lab down                               remove a lab left up by --keep
+
+Every command acts on the network namespace it runs in (for a namespace made
+with `ip netns add`, run it with `nsenter --net=/run/netns/NAME`, not `ip
+netns exec`, which hides /sys/fs/bpf). Errors print one line on stderr and
+exit non-zero: 2 for bad input, 1 for everything else.
+"""
+
+from __future__ import annotations
+
+import argparse
+import ipaddress
+import signal
+import subprocess
+import sys
+from collections.abc import Callable, Sequence
+from typing import Any, NoReturn
+
+from pyvs.model.errors import ConfigError, LbError
+
+EXIT_USAGE = 2
+EXIT_FAILURE = 1
+
+
+def _vip(text: str) -> ipaddress.IPv4Address:
+    try:
+        return ipaddress.IPv4Address(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"illegal VIP {text!r}: not an IPv4 address") from None
+
+
+def cmd_director_attach(args: argparse.Namespace) -> int:
+    from pyvs.dataplane import xdp
+
+    for ifname in args.ifaces:
+        xdp.attach_director(ifname)
+    return 0
+
+
+def cmd_director_detach(args: argparse.Namespace) -> int:
+    from pyvs.dataplane import xdp
+
+    for ifname in args.ifaces:
+        xdp.detach_director(ifname)
+    return 0
+
+
+def cmd_realserver_up(args: argparse.Namespace) -> int:
+    from pyvs import realserver
+
+    state = realserver.up(args.vips, args.iface)
+    how = "tunl0" if state.mode == realserver.DecapMode.KERNEL.value else f"XDP decap on {state.iface}"
+    print(f"real server up for {', '.join(state.vips)} ({how})")
+    return 0
+
+
+def cmd_realserver_down(args: argparse.Namespace) -> int:
+    from pyvs import realserver
+
+    if realserver.down() is None:
+        raise ConfigError("no real server set up by pyvs in this network namespace")
+    print("real server down: settings restored")
+    return 0
+
+
+def cmd_realserver_check(args: argparse.Namespace) -> int:
+    from pyvs import realserver
+
+    missing = realserver.check(args.vips, args.iface)
+    for piece in missing:
+        print(piece)
+    if not missing:
+        print("real server ready")
+    return 1 if missing else 0
+
+
+def cmd_lab_seed(args: argparse.Namespace) -> int:
+    from pyvs.lab import experiment
+
+    return 0 if experiment.run_seed(args.reals, keep=args.keep) else 1
+
+
+def cmd_lab_down(args: argparse.Namespace) -> int:
+    from pyvs.lab import experiment
+
+    names = experiment.lab_down()
+    print(f"removed {', '.join(names)}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="pyvs", description="pyvs: LVS tunnel mode with an XDP data plane")
+    groups = parser.add_subparsers(dest="group", required=True, metavar="{director,realserver,lab}")
+
+    def command(
+        group: Any, name: str, handler: Callable[[argparse.Namespace], int], help_text: str
+    ) -> argparse.ArgumentParser:
+        sub: argparse.ArgumentParser = group.add_parser(name, help=help_text, description=help_text)
+        sub.set_defaults(handler=handler)
+        return sub
+
+    director = groups.add_parser("director", help="the director's XDP program").add_subparsers(
+        dest="command", required=True
+    )
+    for name, handler, text in (
+        ("attach", cmd_director_attach, "load the director on interfaces"),
+        ("detach", cmd_director_detach, "remove the director from interfaces"),
+    ):
+        command(director, name, handler, text).add_argument("ifaces", nargs="+", metavar="IFACE")
+
+    real = groups.add_parser("realserver", help="tunnel-mode real-server setup").add_subparsers(
+        dest="command", required=True
+    )
+    for name, handler, text in (
+        ("up", cmd_realserver_up, "decapsulation, VIP, ARP and rp_filter settings"),
+        ("check", cmd_realserver_check, "list what this real server lacks (exit 1 if anything)"),
+    ):
+        sub = command(real, name, handler, text)
+        sub.add_argument("--vip", dest="vips", action="append", type=_vip, required=True, metavar="VIP")
+        sub.add_argument("--iface", help="where IPIP packets arrive (default: the default route's)")
+    command(real, "down", cmd_realserver_down, "undo what `up` changed")
+
+    lab = groups.add_parser("lab", help="network-namespace labs").add_subparsers(
+        dest="command", required=True
+    )
+    seed = command(lab, "seed", cmd_lab_seed, "run the seed document's experiment in namespaces")
+    seed.add_argument("--keep", action="store_true", help="leave the lab up (remove with `pyvs lab down`)")
+    seed.add_argument("--reals", type=int, default=1, metavar="N", help="number of real servers (1-8)")
+    command(lab, "down", cmd_lab_down, "remove the lab left up by `pyvs lab seed --keep`")
+    return parser
+
+
+def _terminate(signum: int, _frame: object) -> NoReturn:
+    raise SystemExit(128 + signum)  # unwinds through the lab's clean-up
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    signal.signal(signal.SIGTERM, _terminate)
+    signal.signal(signal.SIGHUP, _terminate)
+    try:
+        return int(args.handler(args))
+    except ConfigError as exc:
+        print(f"pyvs: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except (LbError, OSError, RuntimeError, ImportError, subprocess.SubprocessError) as exc:
+        print(f"pyvs: {exc}", file=sys.stderr)
+        return EXIT_FAILURE
+    except KeyboardInterrupt:
+        print("pyvs: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,37 @@
+"""Fixtures for the end-to-end tests: seed-lab topologies in namespaces of their own.
+
+Every fixture builds its namespaces with names unique to the run
+("pyvs-<role>-<random>") and removes them (with their processes and pinned
+BPF state) when the test ends, whether it passed, failed or errored. Nothing
+is added to the namespace pytest runs in.
+
+seed_network
+    The seed network only: client 10.1.1.1, router, director 10.2.2.2 with
+    VIP 10.2.2.3, real server 10.3.3.3; plain routing checked by ping; no
+    pyvs piece. Yields a SeedLab. Scope: function.
+two_reals
+    The seed lab with two real servers (10.3.3.3, 10.3.3.4): HTTP servers,
+    `pyvs realserver up` on both, the director's XDP program attached, and no
+    virtual service yet (each test adds its own with `lab.pyvsadm`). Yields a
+    SeedLab. Scope: function.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+
+from pyvs.lab.seed import SeedLab, seed_topology
+
+
+@pytest.fixture
+def seed_network() -> Iterator[SeedLab]:
+    with seed_topology(reals=1, pyvs=False) as lab:
+        yield lab
+
+
+@pytest.fixture
+def two_reals() -> Iterator[SeedLab]:
+    with seed_topology(reals=2, services=False) as lab:
+        yield lab

@@ -1,0 +1,504 @@
+"""pyvsadm end to end against a MemoryDataplane: output, stderr, exit status, state (pure).
+
+`pyvsadm(dataplane, line)` does what main() does, with the data plane, stdin,
+the resolver and the namer injected; test_main_* go through main() itself.
+"""
+
+from __future__ import annotations
+
+import errno
+import io
+import ipaddress
+from dataclasses import dataclass
+
+import pytest
+
+from pyvs.cli import ipvsadm
+from pyvs.cli.address import StaticResolver
+from pyvs.cli.ipvsadm import parse, report, run
+from pyvs.control.config import Config
+from pyvs.dataplane.base import Counters
+from pyvs.dataplane.memory import MemoryDataplane
+from pyvs.model.enums import Protocol
+from pyvs.model.errors import DataplaneError, LbError
+from pyvs.model.service import ServiceKey
+
+IP = ipaddress.IPv4Address
+WEB = ServiceKey(Protocol.TCP, IP("10.2.2.3"), 80)
+RESOLVER = StaticResolver(services={("http", Protocol.TCP): 80})
+
+
+@dataclass(frozen=True)
+class Result:
+    status: int
+    out: str
+    err: str
+
+
+class Names:
+    def host(self, address: ipaddress.IPv4Address) -> str:
+        return {IP("10.2.2.3"): "www.example.test"}.get(address, str(address))
+
+    def service(self, port: int, protocol: Protocol) -> str:
+        return {80: "http"}.get(port, str(port))
+
+
+def pyvsadm(dataplane: MemoryDataplane, line: str, stdin: str = "") -> Result:
+    out, err = io.StringIO(), io.StringIO()
+    try:
+        command = parse(line.split(), resolver=RESOLVER)
+    except LbError as error:
+        return Result(report(error, err, "pyvsadm"), "", err.getvalue())
+    status = run(
+        command,
+        dataplane,
+        stdin=io.StringIO(stdin),
+        stdout=out,
+        stderr=err,
+        resolver=RESOLVER,
+        namer=Names(),
+    )
+    return Result(status, out.getvalue(), err.getvalue())
+
+
+def ok(dataplane: MemoryDataplane, line: str, stdin: str = "") -> str:
+    result = pyvsadm(dataplane, line, stdin)
+    assert (result.status, result.err) == (0, ""), result
+    return result.out
+
+
+def refused(dataplane: MemoryDataplane, line: str, stdin: str = "") -> tuple[int, str]:
+    """Status and stderr of a failing command, which must leave the data plane alone."""
+    before, commits = dataplane.read(), dataplane.commits
+    result = pyvsadm(dataplane, line, stdin)
+    assert result.out == ""
+    assert dataplane.read() == before
+    assert dataplane.commits == commits
+    return result.status, result.err
+
+
+SEED = ["-A -t 10.2.2.3:80 -s rr", "-a -t 10.2.2.3:80 -r 10.3.3.3 -i"]
+
+SEED_LISTING = (
+    "IP Virtual Server version 1.2.1 (size=4096)\n"
+    "Prot LocalAddress:Port Scheduler Flags\n"
+    "  -> RemoteAddress:Port           Forward Weight ActiveConn InActConn\n"
+    "TCP  10.2.2.3:80 rr\n"
+    "  -> 10.3.3.3:80                  Tunnel  1      0          0         \n"
+)
+
+
+@pytest.fixture
+def dp() -> MemoryDataplane:
+    return MemoryDataplane()
+
+
+@pytest.fixture
+def seeded(dp: MemoryDataplane) -> MemoryDataplane:
+    for line in SEED:
+        assert ok(dp, line) == ""
+    return dp
+
+
+# -- the seed ------------------------------------------------------------------------
+
+
+def test_seed_lines_then_list(seeded: MemoryDataplane) -> None:
+    assert ok(seeded, "-L -n") == SEED_LISTING
+    assert seeded.commits == 2
+
+
+def test_list_spellings(seeded: MemoryDataplane) -> None:
+    assert ok(seeded, "-Ln") == ok(seeded, "--list --numeric") == ok(seeded, "-ln") == SEED_LISTING
+
+
+def test_list_with_names(seeded: MemoryDataplane) -> None:
+    assert ok(seeded, "-L").splitlines()[3:] == [
+        "TCP  www.example.test:http rr",
+        "  -> 10.3.3.3:http                Tunnel  1      0          0         ",
+    ]
+
+
+def test_save_restore_round_trip(seeded: MemoryDataplane) -> None:
+    saved = ok(seeded, "-S -n")
+    assert saved == ("-A -t 10.2.2.3:80 -s rr\n-a -t 10.2.2.3:80 -r 10.3.3.3:80 -i -w 1 --tun-type ipip\n")
+    assert ok(seeded, "-C") == ""
+    assert seeded.read() == {}
+    assert ok(seeded, "-R", stdin=saved) == ""
+    assert ok(seeded, "-L -n") == SEED_LISTING
+
+
+def test_save_with_names(seeded: MemoryDataplane) -> None:
+    assert ok(seeded, "-S").splitlines() == [
+        "-A -t www.example.test:http -s rr",
+        "-a -t www.example.test:http -r 10.3.3.3:http -i -w 1 --tun-type ipip",
+    ]
+
+
+# -- edits -----------------------------------------------------------------------------
+
+
+def test_edit_service_sets_scheduler_and_persistence(seeded: MemoryDataplane) -> None:
+    ok(seeded, "-E -t 10.2.2.3:80 -s wrr -p 120")
+    assert ok(seeded, "-Ln").splitlines()[3:] == [
+        "TCP  10.2.2.3:80 wrr persistent 120",
+        "  -> 10.3.3.3:80                  Tunnel  1      0          0         ",
+    ]
+    # As in ipvsadm, -E without -p makes the service non-persistent again.
+    ok(seeded, "-E -t 10.2.2.3:80 -s wrr")
+    assert ok(seeded, "-Ln").splitlines()[3] == "TCP  10.2.2.3:80 wrr"
+
+
+def test_edit_server_weight_and_its_default(seeded: MemoryDataplane) -> None:
+    ok(seeded, "-e -t 10.2.2.3:80 -r 10.3.3.3 -i -w 7")
+    assert "Tunnel  7      " in ok(seeded, "-Ln")
+    # As in ipvsadm, -e without -w sets the weight back to 1.
+    ok(seeded, "-e -t 10.2.2.3:80 -r 10.3.3.3 -i")
+    assert ok(seeded, "-Ln") == SEED_LISTING
+
+
+def test_tunnelled_server_gets_the_service_port(seeded: MemoryDataplane) -> None:
+    ok(seeded, "-a -t 10.2.2.3:80 -r 10.3.3.4:8080 -i -w 0")
+    assert ok(seeded, "-Ln").splitlines()[5] == (
+        "  -> 10.3.3.4:80                  Tunnel  0      0          0         "
+    )
+
+
+def test_delete_server_then_service(seeded: MemoryDataplane) -> None:
+    ok(seeded, "-d -t 10.2.2.3:80 -r 10.3.3.3")
+    assert ok(seeded, "-Ln").splitlines()[3:] == ["TCP  10.2.2.3:80 rr"]
+    ok(seeded, "-D -t 10.2.2.3:80")
+    assert seeded.read() == {}
+
+
+def test_clear(seeded: MemoryDataplane) -> None:
+    ok(seeded, "-A -u 10.2.2.3:53 -s wrr")
+    ok(seeded, "--clear")
+    assert seeded.read() == {}
+
+
+def test_empty_listing(dp: MemoryDataplane) -> None:
+    assert ok(dp, "-Ln") == "\n".join(SEED_LISTING.splitlines()[:3]) + "\n"
+    assert ok(dp, "-S -n") == ""
+
+
+# -- errors that leave the table alone ------------------------------------------------
+
+SEEDED_ERRORS = [
+    ("-A -t 10.2.2.3:80 -s rr", 255, "Service already exists\n"),
+    ("-A -t 10.2.2.3:80 -s nosuch", 255, "Service already exists\n"),
+    ("-E -t 10.2.2.3:81 -s rr", 255, "No such service\n"),
+    ("-D -t 10.2.2.3:81", 255, "No such service\n"),
+    ("-Z -t 10.2.2.3:81", 255, "No such service\n"),
+    ("-a -t 10.2.2.3:81 -r 10.3.3.4 -i", 255, "Service not defined\n"),
+    ("-e -t 10.2.2.3:81 -r 10.3.3.3 -i", 255, "Service not defined\n"),
+    ("-d -t 10.2.2.3:81 -r 10.3.3.3", 255, "Service not defined\n"),
+    ("-a -t 10.2.2.3:80 -r 10.3.3.3 -i -w 5", 255, "Destination already exists\n"),
+    ("-e -t 10.2.2.3:80 -r 10.3.3.4 -i", 255, "No such destination\n"),
+    ("-d -t 10.2.2.3:80 -r 10.3.3.4", 255, "No such destination\n"),
+    ("-d -t 10.2.2.3:80 -r 10.3.3.3:8080", 255, "No such destination\n"),
+    (
+        "-a -t 10.2.2.3:80 -r 0.0.0.0 -i",
+        255,
+        "Invalid operation.  Possibly wrong module version, address not unicast, ...\n",
+    ),
+    (
+        "-a -t 10.2.2.3:80 -r 224.0.0.1 -i",
+        255,
+        "Invalid operation.  Possibly wrong module version, address not unicast, ...\n",
+    ),
+    (
+        "-a -t 10.2.2.3:80 -r 255.255.255.255 -i",
+        255,
+        "Invalid operation.  Possibly wrong module version, address not unicast, ...\n",
+    ),
+    ("-A -t 10.2.2.3:81 -s nosuch", 255, "Scheduler or persistence engine not found\n"),
+    ("-E -t 10.2.2.3:80 -s nosuch", 255, "Scheduler or persistence engine not found\n"),
+    ("-L -n -t 10.2.2.3:81", 1, "No such service\n"),
+    ("-a -t 10.2.2.3:80 -r 10.3.3.4 -i -w 65536", 2, "illegal weight specified\n"),
+    ("-a -t 10.2.2.3:80 -r 10.3.3.4 -i -w heavy", 2, "illegal weight specified\n"),
+    ("-A -t 10.2.2.300:80 -s rr", 2, "illegal virtual server address[:port] specified\n"),
+    ("-A -t 10.2.2.4:http2 -s rr", 2, "illegal virtual server address[:port] specified\n"),
+    ("-A -t 10.2.2.4:65536 -s rr", 2, "illegal virtual server address[:port] specified\n"),
+    ("-a -t 10.2.2.3:80 -r 10.3.3.300 -i", 2, "illegal real server address[:port] specified\n"),
+    ("-a -t 10.2.2.3:80 -r 10.3.3.4:http2 -i", 2, "illegal real server address[:port] specified\n"),
+    ("-A -t 10.2.2.4:80 -s rr -i", 2, "Illegal 'forwarding-method' option with the 'add-service' command\n"),
+    ("-a -t 10.2.2.3:80 -i", 2, "You need to supply the 'real-server' option for the 'add-server' command\n"),
+    ("-A -t 10.2.2.4 -s rr", 2, "Zero port specified for non-persistent service\n"),
+    (
+        "-A -t 10.2.2.4:80 -s wlc",
+        2,
+        "pyvsadm: scheduler 'wlc' is not supported yet (supported: rr, wrr)\n",
+    ),
+    (
+        "-A -t 10.2.2.4:80 -s mh",
+        2,
+        "pyvsadm: scheduler 'mh' is not supported yet (supported: rr, wrr)\n",
+    ),
+    (
+        "-A -t 10.2.2.4:80",
+        2,
+        "pyvsadm: scheduler 'wlc' (ipvsadm's default when -s is not given) is not supported yet"
+        " (supported: rr, wrr)\n",
+    ),
+    (
+        "-E -t 10.2.2.3:80 -p",
+        2,
+        "pyvsadm: scheduler 'wlc' (ipvsadm's default when -s is not given) is not supported yet"
+        " (supported: rr, wrr)\n",
+    ),
+    (
+        "-a -t 10.2.2.3:80 -r 10.3.3.4",
+        2,
+        "pyvsadm: ipvsadm's default forwarding method, -g (gatewaying), is not supported yet:"
+        " pyvs forwards in tunnel mode only, add -i\n",
+    ),
+    (
+        "-a -t 10.2.2.3:80 -r 10.3.3.4 -g",
+        2,
+        "pyvsadm: forwarding method -g (gatewaying) is not supported yet:"
+        " pyvs forwards in tunnel mode only (-i)\n",
+    ),
+    (
+        "-a -t 10.2.2.3:80 -r 10.3.3.4 -m",
+        2,
+        "pyvsadm: forwarding method -m (masquerading) is not supported yet:"
+        " pyvs forwards in tunnel mode only (-i)\n",
+    ),
+    ("-L -n -c", 2, "pyvsadm: listing connections (-c, --connection) is not supported yet\n"),
+    ("-L -n --rate", 2, "pyvsadm: --rate is not supported yet\n"),
+    ("-L -n --bogus", 255, "--bogus: unknown option\n"),
+    ("-n -L", 255, "Try `pyvsadm -h' or 'pyvsadm --help' for more information.\n"),
+]
+
+
+@pytest.mark.parametrize(("line", "status", "err"), SEEDED_ERRORS)
+def test_errors(seeded: MemoryDataplane, line: str, status: int, err: str) -> None:
+    assert refused(seeded, line) == (status, err)
+
+
+def test_dataplane_error_is_printed_with_status_1(seeded: MemoryDataplane) -> None:
+    class Full(MemoryDataplane):
+        def commit(self, old: Config, new: Config) -> None:
+            raise DataplaneError(errno.ENOSPC, "lb_services update")
+
+    full = Full(seeded.read())
+    assert refused(full, "-a -t 10.2.2.3:80 -r 10.3.3.4 -i") == (
+        1,
+        "lb_services update: No space left on device\n",
+    )
+
+
+# -- counters ---------------------------------------------------------------------------
+
+
+def test_stats_listing_and_zero(seeded: MemoryDataplane) -> None:
+    ok(seeded, "-A -u 10.2.2.3:53 -s wrr")
+    dns = ServiceKey(Protocol.UDP, IP("10.2.2.3"), 53)
+    seeded.set_counters(WEB, Counters(3, 1_500_000_000, 20, 123_456_789_012, 7))
+    seeded.set_real_status(WEB, IP("10.3.3.3"), 80, active=2, inactive=1, stats=Counters(3, 4, 5, 6, 7))
+    seeded.set_counters(dns, Counters(1, 1, 1, 1, 1))
+    assert ok(seeded, "-L -n --stats").splitlines() == [
+        "IP Virtual Server version 1.2.1 (size=4096)",
+        "Prot LocalAddress:Port               Conns   InPkts  OutPkts  InBytes OutBytes",
+        "  -> RemoteAddress:Port",
+        "TCP  10.2.2.3:80                         3    1500M       20     123G        7",
+        "  -> 10.3.3.3:80                         3        4        5        6        7",
+        "UDP  10.2.2.3:53                         1        1        1        1        1",
+    ]
+    assert ok(seeded, "-L -n --stats --exact").splitlines()[3] == (
+        "TCP  10.2.2.3:80                         3 1500000000       20 123456789012        7"
+    )
+    assert ok(seeded, "-Ln").splitlines()[4] == (
+        "  -> 10.3.3.3:80                  Tunnel  1      2          1         "
+    )
+    ok(seeded, "-Z -t 10.2.2.3:80")
+    assert ok(seeded, "-L -n --stats").splitlines()[3:] == [
+        "TCP  10.2.2.3:80                         0        0        0        0        0",
+        "  -> 10.3.3.3:80                         0        0        0        0        0",
+        "UDP  10.2.2.3:53                         1        1        1        1        1",
+    ]
+    # Zeroing resets counters, not the connection counts.
+    assert "Tunnel  1      2          1         " in ok(seeded, "-Ln")
+    ok(seeded, "-Z")
+    assert ok(seeded, "-L -n --stats").splitlines()[5] == (
+        "UDP  10.2.2.3:53                         0        0        0        0        0"
+    )
+    assert seeded.commits == 3  # -Z is no configuration edit
+
+
+def test_list_one_service(seeded: MemoryDataplane) -> None:
+    ok(seeded, "-A -u 10.2.2.3:53 -s wrr")
+    assert ok(seeded, "-L -n -t 10.2.2.3:80") == "".join(
+        line + "\n" for line in SEED_LISTING.splitlines()[1:]
+    )
+
+
+def test_tun_info(seeded: MemoryDataplane) -> None:
+    assert ok(seeded, "-L -n --tun-info").splitlines()[2:] == [
+        "  -> RemoteAddress:Port           Forward TunnelInfo    Weight ActiveConn InActConn",
+        "TCP  10.2.2.3:80 rr",
+        "  -> 10.3.3.3:80                  Tunnel  ipip          1      0          0         ",
+    ]
+
+
+# -- restore ------------------------------------------------------------------------------
+
+RULES = """\
+# web
+ipvsadm -A -t 10.2.2.3:80 -s rr
+-a -t 10.2.2.3:80 -r 10.3.3.3 -i
+
+-a -t 10.2.2.3:80 -r 10.3.3.4 -i -w 3
+-A -u 10.2.2.3:53 -s wrr -p
+-a -u 10.2.2.3:53 -r 10.3.3.3:53 -i --tun-type ipip
+"""
+
+
+def test_restore_applies_all_lines_in_one_commit(dp: MemoryDataplane) -> None:
+    assert ok(dp, "-R", stdin=RULES) == ""
+    assert dp.commits == 1
+    assert ok(dp, "-S -n").splitlines() == [
+        "-A -t 10.2.2.3:80 -s rr",
+        "-a -t 10.2.2.3:80 -r 10.3.3.3:80 -i -w 1 --tun-type ipip",
+        "-a -t 10.2.2.3:80 -r 10.3.3.4:80 -i -w 3 --tun-type ipip",
+        "-A -u 10.2.2.3:53 -s wrr -p 300",
+        "-a -u 10.2.2.3:53 -r 10.3.3.3:53 -i -w 1 --tun-type ipip",
+    ]
+
+
+def test_restore_lines_see_the_lines_before(seeded: MemoryDataplane) -> None:
+    ok(
+        seeded,
+        "--restore",
+        stdin="-C\n-A -t 10.2.2.3:80 -s wrr\n-D -t 10.2.2.3:80\n-A -t 10.2.2.4:80 -s rr\n",
+    )
+    assert ok(seeded, "-S -n") == "-A -t 10.2.2.4:80 -s rr\n"
+
+
+@pytest.mark.parametrize(
+    ("bad", "status", "err"),
+    [
+        ("-a -t 10.2.2.3:80 -r 10.3.3.5 -i -w 70000", 2, "illegal weight specified"),
+        ("-a -t 10.2.2.9:80 -r 10.3.3.5 -i", 255, "Service not defined"),
+        ("-A -t 10.2.2.3:80 -s rr", 255, "Service already exists"),
+        (
+            "-a -t 10.2.2.3:80 -r 10.3.3.5 -g",
+            2,
+            "pyvsadm: forwarding method -g (gatewaying) is not supported yet:"
+            " pyvs forwards in tunnel mode only (-i)",
+        ),
+        ("-A -t 10.2.2.3:81 -s lc", 2, "pyvsadm: scheduler 'lc' is not supported yet (supported: rr, wrr)"),
+        (
+            "-L -n",
+            2,
+            "pyvsadm: 'list' in -R input is not supported yet (only -A, -E, -D, -C, -a, -e and -d lines)",
+        ),
+        ("-R", 255, "Try `pyvsadm -h' or 'pyvsadm --help' for more information."),
+        ("-x", 255, "Try `pyvsadm -h' or 'pyvsadm --help' for more information."),
+        ("-C --bogus", 255, "--bogus: unknown option"),
+    ],
+)
+def test_restore_with_a_bad_line_changes_nothing(
+    seeded: MemoryDataplane, bad: str, status: int, err: str
+) -> None:
+    rules = f"-C\n-A -t 10.2.2.3:80 -s wrr\n-a -t 10.2.2.3:80 -r 10.3.3.9 -i\n{bad}\n-D -t 10.2.2.3:80\n"
+    assert refused(seeded, "-R", stdin=rules) == (
+        status,
+        f"{err}\npyvsadm: -R stopped at line 4: no rule was restored\n",
+    )
+    assert ok(seeded, "-L -n") == SEED_LISTING
+
+
+def test_restore_of_nothing_commits_nothing(seeded: MemoryDataplane) -> None:
+    assert ok(seeded, "-R", stdin="\n# nothing\n   \n") == ""
+    assert seeded.commits == 2
+
+
+# -- help and version -----------------------------------------------------------------------
+
+
+def test_help_needs_no_dataplane() -> None:
+    out = io.StringIO()
+    assert run(parse(["-h"]), None, stdout=out) == 0
+    text = out.getvalue()
+    assert text.startswith("pyvsadm v0.1.0 (ipvsadm v1.31 syntax, IPVS v1.2.1)\nUsage:\n")
+    assert "  --add-service     -A        add virtual service with options\n" in text
+    assert "  --list            -L|-l     list the table\n" in text
+    assert "  --tcp-service  -t service-address   service-address is host[:port]\n" in text
+    assert "  --numeric      -n                   numeric output of addresses and ports\n" in text
+
+
+def test_version() -> None:
+    out = io.StringIO()
+    assert run(parse(["--version"]), None, stdout=out) == 0
+    assert out.getvalue() == "pyvsadm v0.1.0 (ipvsadm v1.31 syntax, IPVS v1.2.1)\n"
+
+
+# -- main ------------------------------------------------------------------------------------
+
+
+class ClosingDataplane(MemoryDataplane):
+    closed = 0
+
+    def close(self) -> None:
+        self.closed += 1
+
+
+def test_main_opens_runs_and_closes(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    dataplane = ClosingDataplane()
+    monkeypatch.setattr(ipvsadm, "open_dataplane", lambda: dataplane)
+    for line in SEED:
+        assert ipvsadm.main(line.split()) == 0
+    assert ipvsadm.main(["-L", "-n"]) == 0
+    assert capsys.readouterr() == (SEED_LISTING, "")
+    assert dataplane.closed == 3
+
+
+def test_main_reports_errors_like_ipvsadm(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    dataplane = ClosingDataplane()
+    monkeypatch.setattr(ipvsadm, "open_dataplane", lambda: dataplane)
+    assert ipvsadm.main(["-A", "-t", "10.2.2.3:80", "-s", "rr"]) == 0
+    assert ipvsadm.main(["-A", "-t", "10.2.2.3:80", "-s", "rr"]) == 255
+    assert capsys.readouterr() == ("", "Service already exists\n")
+    assert ipvsadm.main(["-A", "-t", "10.2.2.3:80", "-s", "rr", "-w", "1"]) == 2
+    assert capsys.readouterr() == ("", "Illegal 'weight' option with the 'add-service' command\n")
+
+
+def test_main_parses_before_opening(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    def no_dataplane() -> MemoryDataplane:
+        raise AssertionError("the data plane must not be opened")
+
+    monkeypatch.setattr(ipvsadm, "open_dataplane", no_dataplane)
+    assert ipvsadm.main(["--bogus"]) == 255
+    assert capsys.readouterr().err == "Try `pyvsadm -h' or 'pyvsadm --help' for more information.\n"
+    assert ipvsadm.main(["-h"]) == 0
+    assert capsys.readouterr().out.startswith("pyvsadm v0.1.0")
+
+
+def test_main_without_a_dataplane(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    def missing() -> MemoryDataplane:
+        raise FileNotFoundError(errno.ENOENT, "No such file or directory", "/sys/fs/bpf/pyvs")
+
+    monkeypatch.setattr(ipvsadm, "open_dataplane", missing)
+    assert ipvsadm.main(["-L", "-n"]) == 2
+    assert capsys.readouterr() == (
+        "",
+        "pyvsadm: cannot open the pyvs data plane: [Errno 2] No such file or directory: '/sys/fs/bpf/pyvs'\n",
+    )
+
+
+def test_main_takes_the_program_name_from_argv0(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setattr("sys.argv", ["/usr/sbin/lvsadm", "-n"])
+    assert ipvsadm.main() == 255
+    assert capsys.readouterr().err == "Try `lvsadm -h' or 'lvsadm --help' for more information.\n"

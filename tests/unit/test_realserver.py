@@ -1,0 +1,204 @@
+"""pyvs.realserver's plan, state and up/down/check logic, against a fake system (no root)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+
+from pyvs.realserver import DecapMode, RealServerError, check, down, up
+from pyvs.realserver.plan import DecapView, Observed, desired_sysctls, missing_pieces
+from pyvs.realserver.state import RealServerState, load_state, save_state, state_path
+
+VIP = "10.2.2.3"
+DEVICES = ("lo", "all", "default", "eth0")
+
+
+@dataclass
+class FakeSystem:
+    """A namespace in memory: sysctls, links and addresses, an optional tunl0, XDP decap."""
+
+    ipip: bool = False
+    sysctls: dict[str, str] = field(default_factory=dict)
+    links: dict[str, bool] = field(default_factory=lambda: {"lo": True, "eth0": True})
+    addrs: dict[str, list[str]] = field(default_factory=lambda: {"lo": ["127.0.0.1"], "eth0": ["10.3.3.3"]})
+    decap: DecapView | None = None
+    fail_on_write: str | None = None
+    cookie: int = 42
+
+    def __post_init__(self) -> None:
+        for dev in DEVICES + (("tunl0",) if self.ipip else ()):
+            for key in ("arp_ignore", "arp_announce"):
+                self.sysctls.setdefault(f"net/ipv4/conf/{dev}/{key}", "0")
+            self.sysctls.setdefault(f"net/ipv4/conf/{dev}/rp_filter", "2" if dev != "lo" else "0")
+        if self.ipip:
+            self.links["tunl0"] = False
+            self.addrs["tunl0"] = []
+
+    def read_sysctl(self, path: str) -> str | None:
+        return self.sysctls.get(path)
+
+    def write_sysctl(self, path: str, value: str) -> None:
+        if path == self.fail_on_write:
+            raise RealServerError(f"cannot set {path}")
+        self.sysctls[path] = value
+
+    def link_exists(self, dev: str) -> bool:
+        return dev in self.links
+
+    def link_is_up(self, dev: str) -> bool:
+        return self.links[dev]
+
+    def set_link_up(self, dev: str, up: bool) -> None:
+        self.links[dev] = up
+
+    def addresses(self, dev: str) -> list[str]:
+        return list(self.addrs.get(dev, []))
+
+    def add_address(self, dev: str, cidr: str, broadcast: str | None) -> None:
+        self.addrs[dev].append(cidr.split("/")[0])
+
+    def del_address(self, dev: str, cidr: str) -> None:
+        self.addrs[dev].remove(cidr.split("/")[0])
+
+    def default_route_iface(self) -> str | None:
+        return "eth0"
+
+    def kernel_has_ipip(self) -> bool:
+        return self.ipip
+
+    def decap_status(self, iface: str) -> DecapView | None:
+        return self.decap
+
+    def attach_decap(self, iface: str, vips: Sequence[str], local_addrs: Sequence[str]) -> None:
+        self.decap = DecapView(True, frozenset(vips), frozenset(local_addrs))
+
+    def detach_decap(self, iface: str) -> None:
+        self.decap = None
+
+    def netns_identity(self) -> tuple[int, int | None]:
+        return 4026531840, self.cookie
+
+
+def test_desired_sysctls_follow_the_seed() -> None:
+    xdp = {(s.iface, s.key): s.value for s in desired_sysctls(DecapMode.XDP, "eth0")}
+    assert xdp == {
+        ("lo", "arp_ignore"): 1, ("lo", "arp_announce"): 2,
+        ("all", "arp_ignore"): 1, ("all", "arp_announce"): 2,
+        ("eth0", "arp_ignore"): 1, ("eth0", "arp_announce"): 2,
+        ("default", "rp_filter"): 1,
+    }
+    kernel = {(s.iface, s.key): s.value for s in desired_sysctls(DecapMode.KERNEL, "eth0")}
+    assert kernel[("tunl0", "rp_filter")] == 0 and kernel[("all", "rp_filter")] == 0
+
+
+def test_missing_pieces_in_words() -> None:
+    observed = Observed(sysctls={"net/ipv4/conf/all/arp_ignore": "0"}, addresses={"lo": frozenset()})
+    missing = missing_pieces(DecapMode.XDP, [VIP], "s0", observed)
+    assert "no decapsulation: tunl0 absent and no pyvs XDP decap program on s0" in missing
+    assert f"VIP {VIP} is not on lo" in missing
+    assert "arp_ignore on all is 0, should be 1" in missing
+    assert "arp_announce on lo does not exist, should be 2" in missing
+
+
+def test_decap_that_misses_the_vip_or_the_address_is_reported() -> None:
+    observed = Observed(sysctls={}, addresses={}, decap=DecapView(True, frozenset({"10.9.9.9"}), frozenset()),
+                        iface_addresses=frozenset({"10.3.3.3"}))
+    missing = missing_pieces(DecapMode.XDP, [VIP], "eth0", observed)
+    assert f"pyvs XDP decap program on eth0 does not accept VIP {VIP}" in missing
+    assert "pyvs XDP decap program on eth0 does not accept outer destination 10.3.3.3" in missing
+
+
+def test_up_with_xdp_then_check_reports_nothing(tmp_path: Path) -> None:
+    system = FakeSystem()
+    state = up([VIP], system=system, state_dir=tmp_path)
+    assert state.mode == "xdp" and state.iface == "eth0"
+    assert VIP in system.addrs["lo"]
+    assert system.decap == DecapView(True, frozenset({VIP}), frozenset({"10.3.3.3"}))
+    assert system.sysctls["net/ipv4/conf/all/arp_ignore"] == "1"
+    assert system.sysctls["net/ipv4/conf/all/rp_filter"] == "2"  # untouched with XDP decap
+    assert check([VIP], system=system, state_dir=tmp_path) == []
+
+
+def test_up_with_kernel_ipip_uses_tunl0(tmp_path: Path) -> None:
+    system = FakeSystem(ipip=True)
+    up([VIP], "eth0", system=system, state_dir=tmp_path)
+    assert system.addrs["tunl0"] == [VIP] and system.links["tunl0"] is True
+    assert system.decap is None
+    assert system.sysctls["net/ipv4/conf/tunl0/rp_filter"] == "0"
+    assert system.sysctls["net/ipv4/conf/all/rp_filter"] == "0"
+    assert check([VIP], system=system, state_dir=tmp_path) == []
+
+
+@pytest.mark.parametrize("ipip", [False, True])
+def test_down_restores_everything(tmp_path: Path, ipip: bool) -> None:
+    system = FakeSystem(ipip=ipip)
+    system.sysctls["net/ipv4/conf/all/arp_announce"] = "1"  # a non-default value to restore
+    before = (dict(system.sysctls), {k: list(v) for k, v in system.addrs.items()}, dict(system.links))
+    up([VIP], system=system, state_dir=tmp_path)
+    assert down(system=system, state_dir=tmp_path) is not None
+    assert (system.sysctls, system.addrs, system.links) == before
+    assert system.decap is None
+    assert not state_path(4026531840, tmp_path).exists()
+    missing = check([VIP], system=system, state_dir=tmp_path)
+    assert "arp_announce on all is 1, should be 2" in missing
+    assert any(m.startswith("no decapsulation") for m in missing) or "tunl0 is down" in missing
+
+
+def test_down_without_up_returns_none(tmp_path: Path) -> None:
+    assert down(system=FakeSystem(), state_dir=tmp_path) is None
+
+
+def test_up_twice_adds_a_vip_and_keeps_the_first_previous_values(tmp_path: Path) -> None:
+    system = FakeSystem()
+    up([VIP], system=system, state_dir=tmp_path)
+    up(["10.2.2.4"], system=system, state_dir=tmp_path)
+    assert system.decap is not None and system.decap.vips == {VIP, "10.2.2.4"}
+    down(system=system, state_dir=tmp_path)
+    assert system.sysctls["net/ipv4/conf/all/arp_ignore"] == "0"
+    assert system.addrs["lo"] == ["127.0.0.1"]
+
+
+def test_a_vip_already_there_is_not_removed_by_down(tmp_path: Path) -> None:
+    system = FakeSystem()
+    system.addrs["lo"].append(VIP)
+    up([VIP], system=system, state_dir=tmp_path)
+    down(system=system, state_dir=tmp_path)
+    assert VIP in system.addrs["lo"]
+
+
+def test_previous_decap_config_is_restored(tmp_path: Path) -> None:
+    system = FakeSystem(decap=DecapView(True, frozenset({"10.9.9.9"}), frozenset({"10.3.3.3"})))
+    up([VIP], system=system, state_dir=tmp_path)
+    assert system.decap is not None and system.decap.vips == {VIP, "10.9.9.9"}
+    down(system=system, state_dir=tmp_path)
+    assert system.decap == DecapView(True, frozenset({"10.9.9.9"}), frozenset({"10.3.3.3"}))
+
+
+def test_a_failed_step_is_recorded_so_down_undoes_the_rest(tmp_path: Path) -> None:
+    system = FakeSystem(fail_on_write="net/ipv4/conf/eth0/arp_ignore")
+    with pytest.raises(RealServerError):
+        up([VIP], system=system, state_dir=tmp_path)
+    state = load_state(state_path(4026531840, tmp_path), 42)
+    assert state is not None and "net/ipv4/conf/all/arp_ignore" in state.sysctls
+    system.fail_on_write = None
+    down(system=system, state_dir=tmp_path)
+    assert system.sysctls["net/ipv4/conf/all/arp_ignore"] == "0"
+
+
+def test_state_of_a_deleted_namespace_is_ignored(tmp_path: Path) -> None:
+    path = state_path(4026531840, tmp_path)
+    old = RealServerState(4026531840, 7, "xdp", "eth0", [VIP], {"net/ipv4/conf/all/arp_ignore": "0"})
+    save_state(path, old)
+    assert load_state(path, 7) is not None
+    assert load_state(path, 42) is None  # same inode, another namespace: the old one is gone
+    assert down(system=FakeSystem(cookie=42), state_dir=tmp_path) is None
+
+
+def test_bad_input_is_refused(tmp_path: Path) -> None:
+    with pytest.raises(RealServerError, match="illegal VIP"):
+        up(["10.2.2"], system=FakeSystem(), state_dir=tmp_path)
+    with pytest.raises(RealServerError, match="interface s9 does not exist"):
+        check([VIP], "s9", system=FakeSystem(), state_dir=tmp_path)
