@@ -17,6 +17,7 @@
 #include "lb_shared.h"
 #include "lb_consts.h"
 #include "parsing.h"
+#include "reshape.h"
 
 /* VIP -> 1: inner destinations this host serves. */
 struct {
@@ -59,39 +60,6 @@ static __always_inline int drop_tunnel_packet(void)
 	return XDP_DROP;
 }
 
-/**
- * strip_outer_ipv4() - remove @outer_len bytes after the L2 header, keeping it.
- * Returns: 0, or -1 when the frame could not be reshaped.
- */
-static __always_inline int strip_outer_ipv4(struct xdp_md *ctx, __u32 l2_len, __u32 outer_len,
-					    __u32 keep_len)
-{
-	void *data = (void *)(long)ctx->data;
-	void *data_end = (void *)(long)ctx->data_end;
-	long excess = (long)(data_end - data) - (long)(l2_len + keep_len);
-	__u8 l2[18];
-
-	/* Ethernet padding behind the packet goes first, as ip_rcv() would cut it. */
-	if (excess > 0 && bpf_xdp_adjust_tail(ctx, (int)-excess))
-		return -1;
-	data = (void *)(long)ctx->data;
-	data_end = (void *)(long)ctx->data_end;
-	if (data + 18 > data_end)
-		return -1;
-	__builtin_memcpy(l2, data, 18);
-	if (bpf_xdp_adjust_head(ctx, (int)outer_len))
-		return -1;
-	data = (void *)(long)ctx->data;
-	data_end = (void *)(long)ctx->data_end;
-	if (data + 18 > data_end)
-		return -1;
-	if (l2_len == sizeof(struct ethhdr))
-		__builtin_memcpy(data, l2, sizeof(struct ethhdr));
-	else
-		__builtin_memcpy(data, l2, 18);
-	return 0;
-}
-
 SEC("xdp")
 int lb_decap(struct xdp_md *ctx)
 {
@@ -128,7 +96,8 @@ int lb_decap(struct xdp_md *ctx)
 
 	bump(LB_DECAP_PACKETS, 1);
 	bump(LB_DECAP_BYTES, inner.l3_len);
-	if (strip_outer_ipv4(ctx, outer.l3_off, outer.l4_off - outer.l3_off, outer.l3_len))
+	if (trim_frame(ctx, outer.l3_off + outer.l3_len) ||
+	    move_l2_header(ctx, outer.l3_off, (int)(outer.l4_off - outer.l3_off)))
 		return drop_tunnel_packet();
 	return XDP_PASS;
 }

@@ -17,6 +17,7 @@
 #include "csum.h"
 #include "lb_shared.h"
 #include "parsing.h"
+#include "reshape.h"
 
 /* Decrement the TTL and patch the checksum exactly as the kernel's ip_decrease_ttl(). */
 static __always_inline void ipv4_decrease_ttl(struct iphdr *iph)
@@ -26,29 +27,6 @@ static __always_inline void ipv4_decrease_ttl(struct iphdr *iph)
 	check += (__u32)bpf_htons(0x0100);
 	iph->check = (__sum16)(check + (check >= 0xFFFF));
 	iph->ttl--;
-}
-
-/* Copy the 14- or 18-byte L2 header @shift bytes toward the end of the frame (shift < 0: toward the start). */
-static __always_inline int move_l2_header(struct xdp_md *ctx, __u32 l2_len, int shift)
-{
-	void *data = (void *)(long)ctx->data;
-	void *data_end = (void *)(long)ctx->data_end;
-	__u8 l2[18];
-
-	if (data + 18 > data_end)
-		return -1;
-	__builtin_memcpy(l2, data, 18);
-	if (bpf_xdp_adjust_head(ctx, shift))
-		return -1;
-	data = (void *)(long)ctx->data;
-	data_end = (void *)(long)ctx->data_end;
-	if (data + 18 > data_end)
-		return -1;
-	if (l2_len == sizeof(struct ethhdr))
-		__builtin_memcpy(data, l2, sizeof(struct ethhdr));
-	else
-		__builtin_memcpy(data, l2, 18);
-	return 0;
 }
 
 /**

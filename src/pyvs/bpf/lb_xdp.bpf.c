@@ -55,16 +55,6 @@ static __always_inline void count(void *stats_map, __u32 id, __u32 bytes, int ne
 	c->inbytes += bytes;
 }
 
-/* Cut Ethernet padding behind the IP packet, as the kernel's ip_rcv() does. */
-static __always_inline int trim_to_ip_length(struct xdp_md *ctx, const struct lb_frame *frame)
-{
-	long excess = (long)(ctx->data_end - ctx->data) - (long)(frame->l3_off + frame->l3_len);
-
-	if (excess <= 0)
-		return 0;
-	return bpf_xdp_adjust_tail(ctx, (int)-excess);
-}
-
 /**
  * select_flow() - the real server for this packet: the flow's, or a newly
  * scheduled one recorded in the flow table.
@@ -237,7 +227,7 @@ int lb_director(struct xdp_md *ctx)
 	inner_df = (iph->frag_off & bpf_htons(IP_DF)) != 0;
 
 	/* encapsulate */
-	if (trim_to_ip_length(ctx, &frame))
+	if (trim_frame(ctx, frame.l3_off + frame.l3_len))
 		return drop(LB_DROP_NO_HEADROOM);
 	rc = encap_ipip4(ctx, &frame, real_addr);
 	if (rc)

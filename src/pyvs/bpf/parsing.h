@@ -113,10 +113,11 @@ static __always_inline int ipv4_is_fragment(const struct iphdr *iph)
 }
 
 /**
- * l4_ports() - source and destination port of a whole TCP or UDP header
- * within the IP packet described by @frame.
- * Returns: 0 and the ports (network order) packed as sport | dport << 16;
- * -1 when the L4 header is truncated or its length fields are inconsistent.
+ * l4_check() - whether a whole TCP or UDP header lies within the IP packet
+ * described by @frame, with consistent length fields (TCP data offset, UDP
+ * length).
+ * Returns: 0 when it does; -1 when it is truncated or inconsistent, or when
+ * @proto is neither TCP nor UDP.
  */
 static __always_inline int l4_check(void *data, void *data_end, __u8 proto,
 				    const struct lb_frame *frame)
