@@ -48,6 +48,9 @@ class BpfMap(Generic[K, V]):
             yield nxt
             key = nxt
 
+    def __iter__(self) -> Iterator[K]:
+        return self.keys()
+
     def items(self) -> Iterator[tuple[K, V]]:
         for key in self.keys():
             value = self.get(key)

@@ -99,6 +99,7 @@ def open_director_object(pin_dir: Path, *, max_flows: int | None = None,
 
 def attach_director(ifname: str) -> None:
     """Load the director on an interface; its maps are this netns's pinned state."""
+    ifindex_of(ifname)  # a bad name changes nothing
     pins.ensure_bpffs()
     with open_director_object(pins.netns_dir()) as obj:
         _attach(ifname, obj, DIRECTOR_PROGRAM)
@@ -127,16 +128,21 @@ def _decap_dir() -> Path:
 
 def attach_decap(ifname: str, vips: Sequence[ipaddress.IPv4Address],
                  local_addrs: Sequence[ipaddress.IPv4Address]) -> None:
-    """Attach the real-server decapsulation program and fill its address maps."""
+    """Attach the real-server decapsulation program; its address maps become exactly these."""
+    ifindex_of(ifname)  # a bad name changes nothing
     pins.ensure_bpffs()
     directory = _decap_dir()
     directory.mkdir(parents=True, exist_ok=True)
     with libbpf.BpfObject(build.object_path("decap_xdp"), pin_root=directory) as obj:
         obj.load()
         for name, addrs in (("lb_decap_vips", vips), ("lb_decap_locals", local_addrs)):
-            fd = obj.map_fd(name)
-            for addr in addrs:
-                libbpf.map_update(fd, abi.addr_key(addr), U32(1))
+            wanted = {abi.be32(a) for a in addrs}
+            addr_map = BpfMap(obj.map_fd(name), U32, U32)
+            for key in list(addr_map.keys()):
+                if key.value not in wanted:
+                    addr_map.delete(key)
+            for value in wanted:
+                addr_map.put(U32(value), U32(1))
         _attach(ifname, obj, DECAP_PROGRAM)
 
 

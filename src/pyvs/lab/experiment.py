@@ -16,7 +16,7 @@ import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TextIO
+from typing import Any, TextIO
 
 from pyvs.lab import evidence
 from pyvs.lab.netns import BackgroundProcess, LabError, Namespace, Topology, delete_namespaces
@@ -158,9 +158,10 @@ def save_kept_lab(description: dict[str, object], path: Path = LAB_STATE) -> Non
     path.write_text(json.dumps(description, indent=2) + "\n")
 
 
-def load_kept_lab(path: Path = LAB_STATE) -> dict | None:  # type: ignore[type-arg]
+def load_kept_lab(path: Path = LAB_STATE) -> dict[str, Any] | None:
     try:
-        return json.loads(path.read_text())  # type: ignore[no-any-return]
+        kept: dict[str, Any] = json.loads(path.read_text())
+        return kept
     except FileNotFoundError:
         return None
 

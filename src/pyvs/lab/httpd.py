@@ -13,12 +13,21 @@ import sys
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 
+class LabServer(ThreadingHTTPServer):
+    daemon_threads = True
+
+    def __init__(self, address: tuple[str, int], text: str) -> None:
+        super().__init__(address, LabHandler)
+        self.text = text
+
+
 class LabHandler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     server_version = "pyvs-lab"
 
     def do_GET(self) -> None:
-        body = self.server.text.encode()  # type: ignore[attr-defined]
+        assert isinstance(self.server, LabServer)
+        body = self.server.text.encode()
         self.send_response(200)
         self.send_header("Content-Type", "text/plain")
         self.send_header("Content-Length", str(len(body)))
@@ -35,9 +44,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--port", type=int, default=80)
     parser.add_argument("--text", required=True, help="the line every GET answers")
     args = parser.parse_args(argv)
-    server = ThreadingHTTPServer((args.bind, args.port), LabHandler)
-    server.daemon_threads = True
-    server.text = args.text + "\n"  # type: ignore[attr-defined]
+    server = LabServer((args.bind, args.port), args.text + "\n")
     print(f"listening on {args.bind}:{args.port}", file=sys.stderr, flush=True)
     try:
         server.serve_forever()

@@ -22,6 +22,7 @@ and the router).
 from __future__ import annotations
 
 import contextlib
+import functools
 import select
 import subprocess
 import time
@@ -151,7 +152,7 @@ def build_network(topology: Topology, reals: int = 1) -> SeedLab:
     # must go before the namespaces do, whoever ran pyvs in them.
     t.on_close(lambda: director_cleanup(director))
     for ns in real_nss:
-        t.on_close(lambda ns=ns: real_cleanup(ns))  # type: ignore[misc]
+        t.on_close(functools.partial(real_cleanup, ns))
     t.add_veth(client, IFACE, router, lab.router_client_if)
     t.add_veth(director, IFACE, router, lab.router_director_if)
     for ns, router_if in zip(real_nss, lab.router_real_ifs, strict=True):
