@@ -22,6 +22,8 @@ from pyvs.dataplane.xdp import FLOW_TIMEOUT_S
 from pyvs.model import enums
 from pyvs.sched import SCHED_SLOTS
 
+pytestmark = pytest.mark.needs_clang
+
 
 def btf_types(obj: str) -> dict[str, dict[str, Any]]:
     path = build.object_path(obj)

@@ -6,6 +6,7 @@ neighbour entries make bpf_fib_lookup deterministic:
 
     lb0 10.2.2.2/24 (DIRECTOR_MAC) -- 10.3.3.0/24 via 10.2.2.254 (ROUTER_MAC, permanent)
                                    -- 10.5.5.0/24 via 10.2.2.253 (no neighbour entry)
+                                   -- 10.6.6.0/24 via 10.2.2.254, route MTU 1000
     lb1 10.9.9.2/24 (OTHER_MAC)    -- 10.4.4.0/24 via 10.9.9.254 (OTHER_ROUTER_MAC, permanent)
 
 The test process enters the namespace for the test's duration (BPF_PROG_TEST_RUN
@@ -62,6 +63,7 @@ def fib_netns() -> Iterator[str]:
             "permanent")
         _ip(name, "route", "add", "10.3.3.0/24", "via", "10.2.2.254", "dev", "lb0")
         _ip(name, "route", "add", "10.5.5.0/24", "via", "10.2.2.253", "dev", "lb0")
+        _ip(name, "route", "add", "10.6.6.0/24", "via", "10.2.2.254", "dev", "lb0", "mtu", "lock", "1000")
         _ip(name, "route", "add", "10.4.4.0/24", "via", "10.9.9.254", "dev", "lb1")
         subprocess.run(["ip", "netns", "exec", name, "sysctl", "-qw", "net.ipv4.ip_forward=1"], check=True)
         pr_netns.pushns(name)

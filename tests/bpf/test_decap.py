@@ -22,6 +22,8 @@ from tests.vectors.frames import DIRECTOR_MAC, REAL1, ROUTER_MAC, client_ip, ipi
 VIP = ipaddress.IPv4Address("10.2.2.3")
 LOCAL = ipaddress.IPv4Address(REAL1)
 
+pytestmark = [pytest.mark.needs_root, pytest.mark.needs_bpf]
+
 
 class Decap:
     def __init__(self, obj: libbpf.BpfObject) -> None:

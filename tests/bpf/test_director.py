@@ -20,6 +20,8 @@ from tests.vectors.frames import (
     encapsulated,
 )
 
+pytestmark = [pytest.mark.needs_root, pytest.mark.needs_bpf]
+
 
 def expected_to(real: str, **kw: object) -> bytes:
     vlan = kw.pop("vlan", None)
@@ -248,3 +250,36 @@ def test_persistent_service_keeps_a_client_on_one_real_server(director: Director
     assert Ether(director.run(other_client)[1])[IP].dst != held
     director.set_weight(key, held, 0)  # quiescent: the template still holds, as in IPVS
     assert Ether(director.run(client_frame(sport=9200))[1])[IP].dst == held
+
+
+def test_too_big_with_df_gets_icmp_fragmentation_needed_from_the_vip(director: Director) -> None:
+    from scapy.layers.inet import ICMP
+
+    director.add_service(reals=(("10.6.6.6", 1),))
+    frame = client_frame(flags="PA", payload=b"x" * 960)  # 1000-byte IP packet: 1020 once encapsulated
+    action, out = director.run(frame)
+    assert action == Action.TX
+    quoted = bytes(Ether(frame)[IP])[:28]
+    expected = bytes(Ether(src=DIRECTOR_MAC, dst=ROUTER_MAC)
+                     / IP(src="10.2.2.3", dst="10.1.1.1", tos=0xC0, ttl=64, id=0, flags=0, proto=1)
+                     / ICMP(type=3, code=4, nexthopmtu=980) / quoted)
+    assert out == expected
+    assert director.drops()[DropReason.FRAG_NEEDED] == 1
+
+
+def test_too_big_without_df_is_passed_encapsulated_for_the_kernel_to_fragment(director: Director) -> None:
+    director.add_service(reals=(("10.6.6.6", 1),))
+    kw = dict(flags="PA", payload=b"x" * 960, ip_flags=0)
+    action, out = director.run(client_frame(**kw))
+    assert action == Action.PASS
+    assert out == encapsulated(client_ip(**kw), outer_src=DIRECTOR, real="10.6.6.6",
+                               src_mac=ROUTER_MAC, dst_mac=DIRECTOR_MAC)
+
+
+def test_just_fitting_packet_is_forwarded(director: Director) -> None:
+    director.add_service(reals=(("10.6.6.6", 1),))
+    kw = dict(flags="PA", payload=b"x" * 940)  # 980 + 20 = the route's MTU
+    action, out = director.run(client_frame(**kw))
+    assert action == Action.TX
+    assert out == encapsulated(client_ip(**kw), outer_src=DIRECTOR, real="10.6.6.6",
+                               src_mac=DIRECTOR_MAC, dst_mac=ROUTER_MAC)

@@ -16,23 +16,23 @@ static __always_inline __u16 csum_fold(__u32 sum)
 }
 
 /**
- * csum_ipv4_header() - one's complement sum over @hlen bytes at @off.
- * Returns: 0 for a header whose checksum field is right (or for a header
- * being checked with its checksum field included); the folded sum otherwise,
- * which is the checksum to store when the field was zero.
+ * csum_range() - one's complement checksum over @len bytes at @off, for
+ * headers of at most 76 bytes (an ICMP error quoting a 60-byte IP header)
+ * starting at most 78 bytes into the frame.
+ * Returns: the folded checksum, 0 when the range already holds a correct
+ * checksum field; 0xffff when the range is not within the frame.
  */
-static __always_inline __u16 csum_ipv4_header(void *data, void *data_end, __u32 off,
-					      __u32 hlen)
+static __always_inline __u16 csum_range(void *data, void *data_end, __u32 off, __u32 len)
 {
 	__u32 sum = 0;
 	__u16 *word;
 	__u32 i;
 
-	if (off > 78)	/* L2 (18) + an outer IPv4 header (60) at most */
+	if (off > 78)
 		return 0xffff;
 #pragma unroll
-	for (i = 0; i < 30; i++) {	/* 60 bytes: the longest IPv4 header */
-		if (i * 2 >= hlen)
+	for (i = 0; i < 38; i++) {
+		if (i * 2 >= len)
 			break;
 		word = data + off + i * 2;
 		if ((void *)(word + 1) > data_end)

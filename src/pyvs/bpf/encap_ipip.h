@@ -82,19 +82,18 @@ static __always_inline int encap_ipip4(struct xdp_md *ctx, const struct lb_frame
 	return 0;
 }
 
-/* Set the outer source address and the outer header checksum. */
-static __always_inline void ipip4_finish(struct iphdr *outer, __be32 saddr)
+/* Fill in the checksum of a 20-byte IPv4 header. */
+static __always_inline void ipv4_set_checksum(struct iphdr *iph)
 {
 	__u32 sum = 0;
-	__u16 *word = (__u16 *)outer;
+	__u16 *word = (__u16 *)iph;
 	int i;
 
-	outer->saddr = saddr;
-	outer->check = 0;
+	iph->check = 0;
 #pragma unroll
 	for (i = 0; i < 10; i++)
 		sum += word[i];
-	outer->check = csum_fold(sum);
+	iph->check = csum_fold(sum);
 }
 
 #endif /* LB_ENCAP_IPIP_H */

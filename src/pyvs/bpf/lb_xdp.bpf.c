@@ -3,7 +3,7 @@
  * The director: an XDP program that forwards packets for virtual services to
  * real servers in IPVS tunnel mode (IPv4-in-IPv4). Stages, as in
  * pyvs/packet/pipeline.py: parse -> service lookup -> flow lookup ->
- * schedule -> encapsulate -> next hop -> verdict. Anything not for a virtual
+ * schedule -> next hop -> encapsulate -> verdict. Anything not for a virtual
  * service passes to the kernel unchanged; malformed frames for a VIP are
  * dropped through drop(), which counts the reason.
  */
@@ -22,6 +22,7 @@
 #include "parsing.h"
 #include "select.h"
 #include "encap_ipip.h"
+#include "icmp_frag.h"
 
 #ifndef AF_INET
 #define AF_INET 2
@@ -113,49 +114,61 @@ static __always_inline struct lb_real *select_flow(struct lb_flow_key *key,
 }
 
 /**
- * send_to_next_hop() - address the encapsulated frame for its next hop.
- * Returns: the XDP verdict (TX, REDIRECT, or PASS to let the kernel resolve
- * the neighbour or fragment), or a drop.
+ * lookup_next_hop() - ask the kernel's FIB how to reach @real_addr with an
+ * encapsulated packet of @outer_len bytes; fills @fib (source address, MACs,
+ * egress interface, and the MTU when too big).
+ * Returns: a BPF_FIB_LKUP_RET_* code, negative on a bad request.
  */
-static __always_inline int send_to_next_hop(struct xdp_md *ctx, __u32 l2_len, int inner_df)
+static __always_inline int lookup_next_hop(struct xdp_md *ctx, struct bpf_fib_lookup *fib,
+					   __be32 real_addr, __u8 tos, __u32 outer_len)
+{
+	__u16 mtu;
+	int rc;
+
+	fib->family = AF_INET;
+	fib->tos = tos;
+	fib->l4_protocol = IPPROTO_IPIP;
+	fib->tot_len = outer_len;
+	fib->ipv4_dst = real_addr;
+	fib->ifindex = ctx->ingress_ifindex;
+	rc = bpf_fib_lookup(ctx, fib, sizeof(*fib), BPF_FIB_LOOKUP_SRC);
+	if (rc != BPF_FIB_LKUP_RET_FRAG_NEEDED)
+		return rc;
+	/* The kernel stops at the MTU check before it fills in the source: ask
+	 * again without a length, keeping the MTU for the caller. */
+	mtu = fib->mtu_result;
+	fib->tot_len = 0;
+	fib->ifindex = ctx->ingress_ifindex;
+	fib->ipv4_dst = real_addr;
+	rc = bpf_fib_lookup(ctx, fib, sizeof(*fib), BPF_FIB_LOOKUP_SRC);
+	fib->mtu_result = mtu;
+	return rc < 0 ? rc : BPF_FIB_LKUP_RET_FRAG_NEEDED;
+}
+
+/**
+ * send_encapsulated() - finish the outer header and hand the frame on.
+ * Returns: XDP_TX or a redirect toward the next hop; XDP_PASS when the kernel
+ * must resolve the neighbour or fragment the outer packet.
+ */
+static __always_inline int send_encapsulated(struct xdp_md *ctx, const struct bpf_fib_lookup *fib,
+					     int fib_rc, __u32 l2_len)
 {
 	void *data = (void *)(long)ctx->data;
 	void *data_end = (void *)(long)ctx->data_end;
-	struct bpf_fib_lookup fib = {};
 	struct ethhdr *eth = data;
-	struct iphdr *outer;
-	int rc;
+	struct iphdr *outer = ipv4_at(data, data_end, l2_len);
 
-	outer = ipv4_at(data, data_end, l2_len);
 	if (!outer || (void *)(eth + 1) > data_end)
 		return drop(LB_DROP_NO_HEADROOM);
-	fib.family = AF_INET;
-	fib.tos = outer->tos;
-	fib.l4_protocol = IPPROTO_IPIP;
-	fib.tot_len = bpf_ntohs(outer->tot_len);
-	fib.ipv4_dst = outer->daddr;
-	fib.ifindex = ctx->ingress_ifindex;
-
-	rc = bpf_fib_lookup(ctx, &fib, sizeof(fib), BPF_FIB_LOOKUP_SRC);
-	if (rc < 0)
-		return drop(LB_DROP_NO_ROUTE);
-	ipip4_finish(outer, fib.ipv4_src);
-	switch (rc) {
-	case BPF_FIB_LKUP_RET_SUCCESS:
-		__builtin_memcpy(eth->h_dest, fib.dmac, ETH_ALEN);
-		__builtin_memcpy(eth->h_source, fib.smac, ETH_ALEN);
-		if (fib.ifindex == ctx->ingress_ifindex)
-			return XDP_TX;
-		return bpf_redirect(fib.ifindex, 0);
-	case BPF_FIB_LKUP_RET_NO_NEIGH:
+	outer->saddr = fib->ipv4_src;
+	ipv4_set_checksum(outer);
+	if (fib_rc != BPF_FIB_LKUP_RET_SUCCESS)
 		return XDP_PASS;
-	case BPF_FIB_LKUP_RET_FRAG_NEEDED:
-		if (inner_df)
-			return drop(LB_DROP_FRAG_NEEDED);
-		return XDP_PASS;
-	default:
-		return drop(LB_DROP_NO_ROUTE);
-	}
+	__builtin_memcpy(eth->h_dest, fib->dmac, ETH_ALEN);
+	__builtin_memcpy(eth->h_source, fib->smac, ETH_ALEN);
+	if (fib->ifindex == ctx->ingress_ifindex)
+		return XDP_TX;
+	return bpf_redirect(fib->ifindex, 0);
 }
 
 SEC("xdp")
@@ -172,7 +185,8 @@ int lb_director(struct xdp_md *ctx)
 	struct lb_real *real;
 	__u16 *ports;
 	__u32 real_id = 0, bytes;
-	int rc, new_conn = 0, inner_df;
+	struct bpf_fib_lookup fib = {};
+	int rc, fib_rc, new_conn = 0;
 	__be32 real_addr;
 
 	/* parse */
@@ -224,19 +238,28 @@ int lb_director(struct xdp_md *ctx)
 		return drop(LB_DROP_NO_REAL_SERVER);
 	real_addr = real->addr;
 	bytes = frame.l3_len;
-	inner_df = (iph->frag_off & bpf_htons(IP_DF)) != 0;
+	count(&lb_svc_stats, svc->id, bytes, new_conn);
+	count(&lb_real_stats, real_id, bytes, new_conn);
 
-	/* encapsulate */
+	/* next hop: forward, let the kernel finish, or tell the client to send less */
+	fib_rc = lookup_next_hop(ctx, &fib, real_addr, iph->tos, frame.l3_len + sizeof(struct iphdr));
+	if (fib_rc == BPF_FIB_LKUP_RET_FRAG_NEEDED && (iph->frag_off & bpf_htons(IP_DF))) {
+		drop(LB_DROP_FRAG_NEEDED);
+		if (reply_frag_needed(ctx, &frame, fib.mtu_result))
+			return XDP_DROP;
+		return XDP_TX;
+	}
+	if (fib_rc != BPF_FIB_LKUP_RET_SUCCESS && fib_rc != BPF_FIB_LKUP_RET_NO_NEIGH &&
+	    fib_rc != BPF_FIB_LKUP_RET_FRAG_NEEDED)
+		return drop(LB_DROP_NO_ROUTE);
+
+	/* encapsulate, verdict */
 	if (trim_frame(ctx, frame.l3_off + frame.l3_len))
 		return drop(LB_DROP_NO_HEADROOM);
 	rc = encap_ipip4(ctx, &frame, real_addr);
 	if (rc)
 		return drop(rc);
-	count(&lb_svc_stats, svc->id, bytes, new_conn);
-	count(&lb_real_stats, real_id, bytes, new_conn);
-
-	/* next hop, verdict */
-	return send_to_next_hop(ctx, frame.l3_off, inner_df);
+	return send_encapsulated(ctx, &fib, fib_rc, frame.l3_off);
 }
 
 char _license[] SEC("license") = "GPL";

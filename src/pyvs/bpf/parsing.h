@@ -100,7 +100,7 @@ static __always_inline int check_ipv4(void *data, void *data_end, __u32 off,
 		return -1;
 	if (tot_len < hlen || data + off + tot_len > data_end)
 		return -1;
-	if (csum_ipv4_header(data, data_end, off, hlen) != 0)
+	if (csum_range(data, data_end, off, hlen) != 0)
 		return -2;
 	frame->l4_off = off + hlen;
 	frame->l3_len = tot_len;

@@ -1,4 +1,5 @@
-"""The lab real servers' HTTP server: every GET gets one line naming the server.
+"""The lab real servers' HTTP server: every GET gets one line naming the server;
+a POST gets that line and the number of bytes it carried.
 
 Unlike `python3 -m http.server` it speaks HTTP/1.1 with Content-Length, so a
 client can keep a connection open across requests (the weight-0 test needs
@@ -24,10 +25,23 @@ class LabServer(ThreadingHTTPServer):
 class LabHandler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     server_version = "pyvs-lab"
+    wbufsize = 65536  # headers and body leave in one segment, flushed after each request
 
     def do_GET(self) -> None:
         assert isinstance(self.server, LabServer)
         body = self.server.text.encode()
+        self.send_response(200)
+        self.send_header("Content-Type", "text/plain")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def do_POST(self) -> None:
+        """Read the whole body, answer with the server's line and the byte count."""
+        assert isinstance(self.server, LabServer)
+        length = int(self.headers.get("Content-Length", "0"))
+        received = len(self.rfile.read(length))
+        body = f"{self.server.text.rstrip()} received {received} bytes\n".encode()
         self.send_response(200)
         self.send_header("Content-Type", "text/plain")
         self.send_header("Content-Length", str(len(body)))

@@ -168,7 +168,7 @@ def build_network(topology: Topology, reals: int = 1) -> SeedLab:
     for dev in (lab.router_client_if, lab.router_director_if, *lab.router_real_ifs):
         router.ethtool(dev, gro=True, tx=False)
     # The director sends with XDP_TX into this veth: see pyvs.lab.xdp_pass.
-    attach_xdp_pass(router, lab.router_director_if, t.workdir)
+    attach_xdp_pass(router, lab.router_director_if)
 
     client.addr_add(IFACE, f"{CLIENT}/24")
     client.route_add("default", ROUTER_CLIENT_SIDE)

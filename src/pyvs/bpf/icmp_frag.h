@@ -1,0 +1,84 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * This file contains the answer to a packet with DF set that would be too
+ * big once encapsulated: an ICMP "fragmentation needed" error to the client,
+ * from the VIP, quoting the packet's IP header and 8 more bytes, with the
+ * next-hop MTU less the 20 bytes of the outer header, as IPVS sends from
+ * ip_vs_tunnel_xmit(). It goes back out the interface it came in on.
+ */
+#ifndef LB_ICMP_FRAG_H
+#define LB_ICMP_FRAG_H
+
+#include <linux/bpf.h>
+#include <linux/if_ether.h>
+#include <linux/icmp.h>
+#include <linux/ip.h>
+#include <linux/in.h>
+#include <bpf/bpf_endian.h>
+#include "csum.h"
+#include "encap_ipip.h"
+#include "parsing.h"
+#include "reshape.h"
+
+#define LB_ICMP_TTL 64
+#define LB_IPTOS_TOS_MASK 0x1e
+#define LB_IPTOS_PREC_INTERNETCONTROL 0xc0
+
+/**
+ * reply_frag_needed() - turn the frame into the ICMP error, in place.
+ * @mtu: the route's MTU toward the real server.
+ * Returns: 0, or -1 when the frame could not be reshaped.
+ */
+static __always_inline int reply_frag_needed(struct xdp_md *ctx, const struct lb_frame *frame,
+					     __u16 mtu)
+{
+	__u32 l2_len = frame->l3_off;
+	__u32 quote_len = frame->l4_off - frame->l3_off + 8;
+	__u32 icmp_len = sizeof(struct icmphdr) + quote_len;
+	void *data, *data_end;
+	struct ethhdr *eth;
+	struct iphdr *iph, *quoted;
+	struct icmphdr *icmp;
+	__u8 mac[ETH_ALEN];
+
+	if (move_l2_header(ctx, l2_len, -(int)(sizeof(*iph) + sizeof(*icmp))))
+		return -1;
+	if (trim_frame(ctx, l2_len + sizeof(*iph) + icmp_len))
+		return -1;
+	data = (void *)(long)ctx->data;
+	data_end = (void *)(long)ctx->data_end;
+	eth = data;
+	iph = ipv4_at(data, data_end, l2_len);
+	if (!iph || (void *)(eth + 1) > data_end)
+		return -1;
+	icmp = (void *)(iph + 1);
+	quoted = (void *)(icmp + 1);
+	if ((void *)(quoted + 1) > data_end)
+		return -1;
+
+	__builtin_memcpy(mac, eth->h_dest, ETH_ALEN);
+	__builtin_memcpy(eth->h_dest, eth->h_source, ETH_ALEN);
+	__builtin_memcpy(eth->h_source, mac, ETH_ALEN);
+
+	iph->version = 4;
+	iph->ihl = sizeof(*iph) / 4;
+	iph->tos = (quoted->tos & LB_IPTOS_TOS_MASK) | LB_IPTOS_PREC_INTERNETCONTROL;
+	iph->tot_len = bpf_htons(sizeof(*iph) + icmp_len);
+	iph->id = 0;
+	iph->frag_off = 0;
+	iph->ttl = LB_ICMP_TTL;
+	iph->protocol = IPPROTO_ICMP;
+	iph->saddr = quoted->daddr;
+	iph->daddr = quoted->saddr;
+	ipv4_set_checksum(iph);
+
+	icmp->type = ICMP_DEST_UNREACH;
+	icmp->code = ICMP_FRAG_NEEDED;
+	icmp->checksum = 0;
+	icmp->un.frag.__unused = 0;
+	icmp->un.frag.mtu = bpf_htons(mtu - sizeof(struct iphdr));
+	icmp->checksum = csum_range(data, data_end, l2_len + sizeof(*iph), icmp_len);
+	return 0;
+}
+
+#endif /* LB_ICMP_FRAG_H */
