@@ -283,3 +283,21 @@ def test_just_fitting_packet_is_forwarded(director: Director) -> None:
     assert action == Action.TX
     assert out == encapsulated(client_ip(**kw), outer_src=DIRECTOR, real="10.6.6.6",
                                src_mac=DIRECTOR_MAC, dst_mac=ROUTER_MAC)
+
+
+def test_flow_of_a_deleted_real_server_never_follows_its_reused_slot(director: Director) -> None:
+    import ipaddress
+
+    from pyvs.control import config as cfg
+    from pyvs.model import RealServer
+
+    key = director.add_service(reals=((REAL1, 1), (REAL2, 1)))
+    _, out = director.run(client_frame(sport=5555, flags="S"))
+    assert Ether(out)[IP].dst == REAL2  # newest first
+    director.apply(cfg.delete_real(director.dataplane.read(), key, ipaddress.IPv4Address(REAL2), 80))
+    director.apply(cfg.add_real(director.dataplane.read(), key, RealServer(ipaddress.IPv4Address("10.3.3.5"), 80)))
+    _, out = director.run(client_frame(sport=5555, flags="A"))
+    [status] = director.dataplane.status()
+    new_real = [r for r in status.reals if str(r.real.address) == "10.3.3.5"][0]
+    # The old flow was scheduled afresh (a new connection), not taken over by the new real's slot.
+    assert new_real.stats.conns == 1

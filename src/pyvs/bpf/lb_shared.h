@@ -107,9 +107,11 @@ struct lb_real {
 	__be16 port;
 	__u8 fwd;		/* enum lb_fwd_method */
 	__u8 pad;
-	__u32 svc_id;		/* service this real server belongs to */
+	__u32 svc_id;		/* service this real server belongs to; ~0 = id free */
 	__u32 weight;
-	__u32 gen;		/* bumped each time the id is given out; 0 = free */
+	__u32 gen;		/* from a counter that only grows, set when the id is
+				 * given out and kept when freed, so that no flow of a
+				 * removed real server matches its successor; 0 = never used */
 };
 _Static_assert(sizeof(struct lb_real) == 20, "lb_real ABI");
 

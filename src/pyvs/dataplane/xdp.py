@@ -43,6 +43,7 @@ FLOW_TIMEOUT_S = {
     FlowState.UDP: 300,
 }
 _SVC_F_PERSISTENT = 1
+FREE_SVC_ID = 0xFFFFFFFF  # lb_real.svc_id of a free real server id
 U32 = ctypes.c_uint32
 
 
@@ -209,6 +210,7 @@ class XdpDataplane:
         self.drops = PerCpuMap.pinned(d, "lb_drops", U32, ctypes.c_uint64)
         self._slots: dict[ServiceKey, _ServiceSlots] = {}
         self._real_values: dict[int, abi.Real] = {}
+        self._max_gen = 0
 
     @classmethod
     def open_pinned(cls) -> XdpDataplane:
@@ -237,8 +239,12 @@ class XdpDataplane:
         size = ctypes.sizeof(abi.Real)
         _keys, values, count = libbpf.map_lookup_batch(
             self.reals.fd, ctypes.sizeof(U32), size, self.reals.max_entries)
-        gens = memoryview(values).cast("I")[abi.Real.gen.offset // 4:: size // 4]
-        return {i: abi.Real.from_buffer_copy(values, i * size) for i in range(count) if gens[i]}
+        words = memoryview(values).cast("I")
+        gens = words[abi.Real.gen.offset // 4:: size // 4]
+        svc_ids = words[abi.Real.svc_id.offset // 4:: size // 4]
+        self._max_gen = max(gens, default=0)
+        return {i: abi.Real.from_buffer_copy(values, i * size) for i in range(count)
+                if gens[i] and svc_ids[i] != FREE_SVC_ID}
 
     def read(self) -> Config:
         self._real_values = self._read_reals()
@@ -281,7 +287,8 @@ class XdpDataplane:
         raise DataplaneError(28, "too many real servers")
 
     def _next_gen(self) -> int:
-        return max((v.gen for v in self._real_values.values()), default=0) + 1
+        self._max_gen += 1
+        return self._max_gen
 
     def _write_service(self, service: VirtualService) -> None:
         slots = self._slots.get(service.key)
@@ -331,8 +338,8 @@ class XdpDataplane:
         self._slots[service.key] = _ServiceSlots(svc_id, value, ordered_ids)
 
     def _free_real(self, real_id: int) -> None:
-        self.reals.put(U32(real_id), abi.Real())
-        self._real_values.pop(real_id, None)
+        gen = self._real_values.pop(real_id).gen
+        self.reals.put(U32(real_id), abi.Real(svc_id=FREE_SVC_ID, gen=gen))
 
     def _remove_service(self, key: ServiceKey) -> None:
         slots = self._slots.pop(key)
