@@ -301,3 +301,30 @@ def test_flow_of_a_deleted_real_server_never_follows_its_reused_slot(director: D
     new_real = [r for r in status.reals if str(r.real.address) == "10.3.3.5"][0]
     # The old flow was scheduled afresh (a new connection), not taken over by the new real's slot.
     assert new_real.stats.conns == 1
+
+
+def test_connection_table_lists_live_flows(director: Director) -> None:
+    from pyvs.model.enums import FlowState
+
+    director.add_service()
+    director.run(client_frame(sport=4321, flags="S"))
+    director.run(client_frame(sport=4321, flags="A"))
+    [conn] = director.dataplane.connections()
+    assert (str(conn.client[0]), conn.client[1]) == ("10.1.1.1", 4321)
+    assert (str(conn.virtual[0]), conn.virtual[1], str(conn.real[0]), conn.real[1]) == ("10.2.2.3", 80, REAL1, 80)
+    assert conn.state == FlowState.ESTABLISHED and 899 <= conn.expires_s <= 900
+
+
+def test_rr_goes_on_from_its_cursor_after_a_real_server_is_added(director: Director) -> None:
+    import ipaddress
+
+    from pyvs.control import config as cfg
+    from pyvs.model import RealServer
+
+    key = director.add_service(reals=((REAL1, 1), (REAL2, 1)))
+    picks = [Ether(director.run(client_frame(sport=3000 + i))[1])[IP].dst for i in range(3)]
+    assert picks == [REAL2, REAL1, REAL2]  # cursor now on REAL2, the list being [REAL2, REAL1]
+    director.apply(cfg.add_real(director.dataplane.read(), key, RealServer(ipaddress.IPv4Address("10.3.3.5"), 80)))
+    # IPVS adds at the list head, [10.3.3.5, REAL2, REAL1], and moves on from REAL2.
+    picks = [Ether(director.run(client_frame(sport=3100 + i))[1])[IP].dst for i in range(4)]
+    assert picks == [REAL1, "10.3.3.5", REAL2, REAL1]

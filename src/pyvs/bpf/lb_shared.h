@@ -98,8 +98,12 @@ struct lb_svc {
 	__u8 sched;		/* enum lb_sched_kind */
 	__u8 bank;		/* live half of this service's lb_sched slots */
 	__u16 sched_len;	/* live slots; 0 = no real server can take new flows */
+	/* Control plane only: the scheduler's state as of the last change, so
+	 * that the next change resumes the sequence as IPVS would. */
+	__u32 sched_start;	/* lb_sched_pos written at the last change */
+	__u32 sched_state;	/* rr: real id of the cursor (~0: list head); wrr: current weight */
 };
-_Static_assert(sizeof(struct lb_svc) == 16, "lb_svc ABI");
+_Static_assert(sizeof(struct lb_svc) == 24, "lb_svc ABI");
 
 /* Value of lb_reals, indexed by real server id. */
 struct lb_real {

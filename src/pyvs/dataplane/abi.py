@@ -58,6 +58,8 @@ class Svc(ctypes.Structure):
         ("sched", _u8),
         ("bank", _u8),
         ("sched_len", _u16),
+        ("sched_start", _u32),
+        ("sched_state", _u32),
     ]
 
 

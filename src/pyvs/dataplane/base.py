@@ -7,10 +7,12 @@ forward according to `new`, and `status()` adds counters and connection counts.
 
 from __future__ import annotations
 
+import ipaddress
 from dataclasses import dataclass, field
 from typing import Protocol
 
 from pyvs.control.config import Config
+from pyvs.model import enums
 from pyvs.model.service import RealServer, ServiceKey, VirtualService
 
 
@@ -40,6 +42,18 @@ class ServiceStatus:
     stats: Counters = field(default_factory=Counters)
 
 
+@dataclass(frozen=True, slots=True)
+class Connection:
+    """One entry of the connection table, as `ipvsadm -L -c` shows it."""
+
+    protocol: enums.Protocol
+    client: tuple[ipaddress.IPv4Address, int]
+    virtual: tuple[ipaddress.IPv4Address, int]
+    real: tuple[ipaddress.IPv4Address, int]
+    state: enums.FlowState
+    expires_s: int  # seconds until the entry times out
+
+
 class Dataplane(Protocol):
     """What pyvsadm needs from a data plane (XDP maps, or the live Python one)."""
 
@@ -57,6 +71,10 @@ class Dataplane(Protocol):
 
     def zero(self, key: ServiceKey | None) -> None:
         """Reset the counters of one service (or all), as ipvsadm -Z."""
+        ...
+
+    def connections(self) -> list[Connection]:
+        """The live entries of the connection table (ipvsadm -L -c)."""
         ...
 
     def connection_table_size(self) -> int:

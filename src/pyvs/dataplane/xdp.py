@@ -24,12 +24,12 @@ from pathlib import Path
 from pyvs.bpf import build
 from pyvs.control.config import Config
 from pyvs.dataplane import abi, libbpf, pins
-from pyvs.dataplane.base import Counters, RealStatus, ServiceStatus, sorted_services
+from pyvs.dataplane.base import Connection, Counters, RealStatus, ServiceStatus, sorted_services
 from pyvs.dataplane.maps import BpfMap, PerCpuMap
-from pyvs.model.enums import FlowState, Scheduler
+from pyvs.model.enums import FlowState, Protocol, Scheduler
 from pyvs.model.errors import ConfigError, DataplaneError
 from pyvs.model.service import ServiceKey, VirtualService
-from pyvs.sched import SCHED_SLOTS, schedule_sequence
+from pyvs.sched import SCHED_SLOTS, SchedState, resume, schedule_sequence, state_at
 
 DIRECTOR_PROGRAM = "lb_director"
 DECAP_PROGRAM = "lb_decap"
@@ -292,12 +292,21 @@ class XdpDataplane:
 
     def _write_service(self, service: VirtualService) -> None:
         slots = self._slots.get(service.key)
+        existing = slots is not None
         if slots is None:
             svc_id = self._free_service_id()
             slots = _ServiceSlots(svc_id, abi.Svc(id=svc_id, bank=1), [])
             self.svc_stats.zero(U32(svc_id))
             self._add_vip_addr(service.key.address)
         svc_id = slots.svc_id
+        # Where the running schedule stands, to resume it as IPVS would; a new
+        # scheduler starts afresh, as IPVS initialises it.
+        old_list = [(i, self._real_values[i].weight) for i in reversed(slots.real_ids)]
+        state = SchedState()
+        if existing and slots.value.sched == service.scheduler:
+            pos = self.sched_pos.get(U32(svc_id))
+            state = state_at(service.scheduler, old_list, pos.value if pos else 0, slots.value.sched_start,
+                             SchedState.decode(service.scheduler, slots.value.sched_state))
         # Real servers: keep ids (and so flows) of those that stay.
         kept: dict[tuple[ipaddress.IPv4Address, int], int] = {}
         for real_id in slots.real_ids:
@@ -327,8 +336,11 @@ class XdpDataplane:
         base = (svc_id * 2 + bank) * SCHED_SLOTS
         for offset, real_id in enumerate(sequence):
             self.sched.put(U32(base + offset), U32(real_id))
-        self.sched_pos.put(U32(svc_id), U32(0))
-        value = abi.Svc(id=svc_id, sched=int(service.scheduler), bank=bank, sched_len=len(sequence))
+        new_list = [(i, self._real_values[i].weight) for i in list_order]
+        start, state = resume(service.scheduler, state, old_list, new_list)
+        self.sched_pos.put(U32(svc_id), U32(start))
+        value = abi.Svc(id=svc_id, sched=int(service.scheduler), bank=bank, sched_len=len(sequence),
+                        sched_start=start, sched_state=state.encode(service.scheduler))
         if service.persistence_timeout is not None:
             value.flags = _SVC_F_PERSISTENT
             value.timeout = service.persistence_timeout
@@ -366,20 +378,40 @@ class XdpDataplane:
         return Counters(*(sum(getattr(c, name) for c in per_cpu)
                           for name in ("conns", "inpkts", "outpkts", "inbytes", "outbytes")))
 
-    def _conn_counts(self) -> dict[int, tuple[int, int]]:
-        """real id -> (active, inactive) connections alive now, as IPVS counts them."""
+    def _live_flows(self) -> Iterator[tuple[abi.FlowKey, abi.Flow, int]]:
+        """Flows whose real server is current and whose timeout has not passed,
+        with the nanoseconds each has left."""
         now = time.monotonic_ns()
-        counts: dict[int, list[int]] = {}
-        for _key, flow in self.flows.all_items():
+        for key, flow in self.flows.all_items():
             real = self._real_values.get(flow.real_id)
             if real is None or real.gen != flow.real_gen:
                 continue
-            state = FlowState(flow.state)
-            if now - flow.last_seen_ns > FLOW_TIMEOUT_S[state] * 1_000_000_000:
-                continue
+            left = FLOW_TIMEOUT_S[FlowState(flow.state)] * 1_000_000_000 - (now - flow.last_seen_ns)
+            if left >= 0:
+                yield key, flow, left
+
+    def _conn_counts(self) -> dict[int, tuple[int, int]]:
+        """real id -> (active, inactive) connections alive now, as IPVS counts them."""
+        counts: dict[int, list[int]] = {}
+        for _key, flow, _left in self._live_flows():
             pair = counts.setdefault(flow.real_id, [0, 0])
-            pair[0 if state == FlowState.ESTABLISHED else 1] += 1
+            pair[0 if flow.state == FlowState.ESTABLISHED else 1] += 1
         return {k: (v[0], v[1]) for k, v in counts.items()}
+
+    def connections(self) -> list[Connection]:
+        self.read()
+        result = []
+        for key, flow, left in self._live_flows():
+            real = self._real_values[flow.real_id]
+            result.append(Connection(
+                Protocol(key.proto),
+                (abi.from_be32(key.saddr), abi.from_be16(key.sport)),
+                (abi.from_be32(key.daddr), abi.from_be16(key.dport)),
+                (abi.from_be32(real.addr), abi.from_be16(real.port)),
+                FlowState(flow.state),
+                -(-left // 1_000_000_000),
+            ))
+        return result
 
     def status(self) -> list[ServiceStatus]:
         config = self.read()
