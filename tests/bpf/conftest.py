@@ -107,6 +107,13 @@ class Director:
         self.apply(cfg.edit_real(self.dataplane.read(), key,
                                  RealServer(ipaddress.IPv4Address(address), key.port, weight)))
 
+    def add_real(self, key: ServiceKey, address: str, weight: int = 1) -> None:
+        self.apply(cfg.add_real(self.dataplane.read(), key,
+                                RealServer(ipaddress.IPv4Address(address), key.port, weight)))
+
+    def delete_real(self, key: ServiceKey, address: str) -> None:
+        self.apply(cfg.delete_real(self.dataplane.read(), key, ipaddress.IPv4Address(address), key.port))
+
     def drops(self) -> dict[int, int]:
         return self.dataplane.drop_counts()
 
