@@ -238,6 +238,10 @@ def test_persistent_service_keeps_a_client_on_one_real_server(director: Director
     picks = {Ether(director.run(client_frame(sport=9000 + i))[1])[IP].dst for i in range(4)}
     assert len(picks) == 1  # rr would alternate; the template holds the client
     [held] = picks
+    templates = [c for c in director.dataplane.connections() if c.client[1] == 0]
+    summary = [(str(t.client[0]), str(t.real[0]), t.state) for t in templates]
+    assert summary == [("10.1.1.1", held, FlowState.NONE)]
+    assert 299 <= templates[0].expires_s <= 300
     other_client = bytes(Ether(src=ROUTER_MAC, dst=DIRECTOR_MAC)
                          / IP(src="10.1.1.2", dst="10.2.2.3", flags="DF", id=1)
                          / TCP(sport=9100, dport=80, flags="S", seq=1000))

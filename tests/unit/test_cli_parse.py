@@ -154,6 +154,19 @@ def test_sort_is_accepted_and_does_nothing() -> None:
     assert p("-L -n --sort") == p("-L -n")
 
 
+@pytest.mark.parametrize(
+    "line",
+    ["-L -n -c", "-Lnc", "-lcn", "-L -c -n", "--list --numeric --connection", "-l --connection -n --sort"],
+)
+def test_list_connections_spellings(line: str) -> None:
+    assert p(line) == Command(Cmd.LIST, options=frozenset({Opt.NUMERIC, Opt.CONNECTION}))
+
+
+def test_list_connections_takes_exact_and_tun_info_as_ipvsadm_does() -> None:
+    # LIST row of commands_v_options: ' ' for -ex and tinf; list_conn() ignores both.
+    assert p("-L -c --exact --tun-info").options == {Opt.CONNECTION, Opt.EXACT, Opt.TUN_INFO}
+
+
 # -- ipvsadm's values -------------------------------------------------------------
 
 
@@ -291,6 +304,17 @@ def test_the_first_option_must_be_a_command(line: str) -> None:
         ),
         ("-a -t 10.2.2.3:80 -r 10.3.3.3 -i --tun-type vxlan", ("illegal tunnel type specified", 2)),
         ("-L -c --stats", ("options conflicts in the list command", 2)),
+        ("-L --stats -n -c", ("options conflicts in the list command", 2)),
+        ("-L -c --rate", ("options conflicts in the list command", 2)),
+        ("-L -c -c", ("multiple 'connection' options specified", 2)),
+        ("-L -c foo", ("unexpected argument foo", 2)),
+        (
+            "-L -c -u 10.2.2.3:53",
+            ("The option 'service-address' conflicts with the 'connection' option in the 'list' command", 2),
+        ),
+        ("-S -c", ("Illegal 'connection' option with the 'save' command", 2)),
+        ("-Z -c", ("Illegal 'connection' option with the 'zero' command", 2)),
+        ("-A -t 10.2.2.3:80 -s rr -c", ("Illegal 'connection' option with the 'add-service' command", 2)),
     ],
 )
 def test_ipvsadm_errors(line: str, expected: tuple[str, int]) -> None:
@@ -339,7 +363,8 @@ NO_DR = (
             "-a -t 10.2.2.3:80 -r 10.3.3.3 -i --tun-type gue",
             "pyvsadm: tunnel type 'gue' is not supported yet (supported: ipip)",
         ),
-        ("-L -c", "pyvsadm: listing connections (-c, --connection) is not supported yet"),
+        ("-L -c --persistent-conn", "pyvsadm: option --persistent-conn is not supported yet"),
+        ("-L -c --nosort", "pyvsadm: option --nosort is not supported yet"),
         ("-L -n --rate", "pyvsadm: --rate is not supported yet"),
         ("-A -f 1 -s rr", "pyvsadm: option --fwmark-service (-f) is not supported yet"),
         ("-A -t 10.2.2.3:80 -s rr -M 255.255.255.0", "pyvsadm: option --netmask (-M) is not supported yet"),

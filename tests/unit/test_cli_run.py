@@ -17,9 +17,9 @@ from pyvs.cli import ipvsadm
 from pyvs.cli.address import StaticResolver
 from pyvs.cli.ipvsadm import parse, report, run
 from pyvs.control.config import Config
-from pyvs.dataplane.base import Counters
+from pyvs.dataplane.base import Connection, Counters
 from pyvs.dataplane.memory import MemoryDataplane
-from pyvs.model.enums import Protocol
+from pyvs.model.enums import FlowState, Protocol
 from pyvs.model.errors import DataplaneError, LbError
 from pyvs.model.service import ServiceKey
 
@@ -265,7 +265,15 @@ SEEDED_ERRORS = [
         "pyvsadm: forwarding method -m (masquerading) is not supported yet:"
         " pyvs forwards in tunnel mode only (-i)\n",
     ),
-    ("-L -n -c", 2, "pyvsadm: listing connections (-c, --connection) is not supported yet\n"),
+    ("-L -n -c --stats", 2, "options conflicts in the list command\n"),
+    ("-L -n -c --rate", 2, "options conflicts in the list command\n"),
+    (
+        "-L -n -c -t 10.2.2.3:80",
+        2,
+        "The option 'service-address' conflicts with the 'connection' option in the 'list' command\n",
+    ),
+    ("-S -n -c", 2, "Illegal 'connection' option with the 'save' command\n"),
+    ("-L -n -c --persistent-conn", 2, "pyvsadm: option --persistent-conn is not supported yet\n"),
     ("-L -n --rate", 2, "pyvsadm: --rate is not supported yet\n"),
     ("-L -n --bogus", 255, "--bogus: unknown option\n"),
     ("-n -L", 255, "Try `pyvsadm -h' or 'pyvsadm --help' for more information.\n"),
@@ -340,6 +348,91 @@ def test_tun_info(seeded: MemoryDataplane) -> None:
         "TCP  10.2.2.3:80 rr",
         "  -> 10.3.3.3:80                  Tunnel  ipip          1      0          0         ",
     ]
+
+
+# -- connections (-L -c) -----------------------------------------------------------------
+
+CONNECTION_TITLE = (
+    "IPVS connection entries\n"  # list_conn()'s header
+    "pro expire state       source             virtual            destination\n"
+)
+
+
+def _endpoint(text: str) -> tuple[ipaddress.IPv4Address, int]:
+    address, port = text.split(":")
+    return IP(address), int(port)
+
+
+def _conn(
+    protocol: Protocol, client: str, virtual: str, real: str, state: FlowState, expires_s: int
+) -> Connection:
+    return Connection(protocol, _endpoint(client), _endpoint(virtual), _endpoint(real), state, expires_s)
+
+
+CONNECTIONS = [  # in no particular order, as a hash table gives them
+    _conn(Protocol.UDP, "10.1.1.1:5353", "10.2.2.3:53", "10.3.3.5:53", FlowState.UDP, 300),
+    _conn(Protocol.TCP, "10.1.1.2:40001", "10.2.2.3:80", "10.3.3.4:80", FlowState.SYN_RECV, 59),
+    _conn(Protocol.TCP, "10.1.1.1:40000", "10.2.2.3:80", "10.3.3.3:80", FlowState.ESTABLISHED, 899),
+]
+
+CONNECTION_LISTING = CONNECTION_TITLE + (
+    "TCP 14:59  ESTABLISHED 10.1.1.1:40000     10.2.2.3:80        10.3.3.3:80\n"
+    "TCP 00:59  SYN_RECV    10.1.1.2:40001     10.2.2.3:80        10.3.3.4:80\n"
+    "UDP 05:00  UDP         10.1.1.1:5353      10.2.2.3:53        10.3.3.5:53\n"
+)
+
+
+@pytest.fixture
+def connected(seeded: MemoryDataplane) -> MemoryDataplane:
+    ok(seeded, "-a -t 10.2.2.3:80 -r 10.3.3.4 -i")
+    ok(seeded, "-A -u 10.2.2.3:53 -s wrr")
+    ok(seeded, "-a -u 10.2.2.3:53 -r 10.3.3.5 -i")
+    seeded.set_connections(CONNECTIONS)
+    return seeded
+
+
+def test_list_connections_numeric(connected: MemoryDataplane) -> None:
+    commits = connected.commits
+    assert ok(connected, "-L -n -c") == CONNECTION_LISTING
+    assert connected.commits == commits
+
+
+@pytest.mark.parametrize(
+    "line",
+    ["-Lnc", "-lnc", "-l -c -n", "--list --numeric --connection", "-L -n -c --exact --tun-info --sort"],
+)
+def test_list_connections_spellings(connected: MemoryDataplane, line: str) -> None:
+    assert ok(connected, line) == CONNECTION_LISTING
+
+
+def test_list_connections_with_names(connected: MemoryDataplane) -> None:
+    assert ok(connected, "-L -c").splitlines()[2:] == [
+        "TCP 14:59  ESTABLISHED 10.1.1.1:40000     www.example.test:http 10.3.3.3:http",
+        "TCP 00:59  SYN_RECV    10.1.1.2:40001     www.example.test:http 10.3.3.4:http",
+        "UDP 05:00  UDP         10.1.1.1:5353      www.example.test:53 10.3.3.5:53",
+    ]
+
+
+def test_list_connections_of_an_empty_table(dp: MemoryDataplane, seeded: MemoryDataplane) -> None:
+    assert ok(dp, "-L -n -c") == CONNECTION_TITLE
+    assert ok(seeded, "-L -n -c") == CONNECTION_TITLE
+
+
+def test_connections_of_a_removed_real_server_are_gone(connected: MemoryDataplane) -> None:
+    ok(connected, "-d -t 10.2.2.3:80 -r 10.3.3.4")
+    ok(connected, "-D -u 10.2.2.3:53")
+    assert ok(connected, "-L -n -c") == CONNECTION_TITLE + (
+        "TCP 14:59  ESTABLISHED 10.1.1.1:40000     10.2.2.3:80        10.3.3.3:80\n"
+    )
+
+
+def test_list_connections_reports_a_dataplane_error(connected: MemoryDataplane) -> None:
+    class Broken(MemoryDataplane):
+        def connections(self) -> list[Connection]:
+            raise DataplaneError(errno.EIO, "lb_flows lookup")
+
+    result = pyvsadm(Broken(connected.read()), "-L -n -c")
+    assert (result.status, result.out, result.err) == (1, "", "lb_flows lookup: Input/output error\n")
 
 
 # -- restore ------------------------------------------------------------------------------
@@ -427,6 +520,7 @@ def test_help_needs_no_dataplane() -> None:
     assert "  --list            -L|-l     list the table\n" in text
     assert "  --tcp-service  -t service-address   service-address is host[:port]\n" in text
     assert "  --numeric      -n                   numeric output of addresses and ports\n" in text
+    assert "  --connection   -c                   output of current IPVS connections\n" in text
 
 
 def test_version() -> None:
@@ -455,6 +549,9 @@ def test_main_opens_runs_and_closes(
     assert ipvsadm.main(["-L", "-n"]) == 0
     assert capsys.readouterr() == (SEED_LISTING, "")
     assert dataplane.closed == 3
+    assert ipvsadm.main(["-L", "-n", "-c"]) == 0
+    assert capsys.readouterr() == (CONNECTION_TITLE, "")
+    assert dataplane.closed == 4
 
 
 def test_main_reports_errors_like_ipvsadm(

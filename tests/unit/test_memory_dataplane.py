@@ -8,9 +8,9 @@ import ipaddress
 import pytest
 
 from pyvs.control import config as edits
-from pyvs.dataplane.base import Counters, Dataplane, RealStatus, ServiceStatus
+from pyvs.dataplane.base import Connection, Counters, Dataplane, RealStatus, ServiceStatus
 from pyvs.dataplane.memory import MemoryDataplane
-from pyvs.model.enums import Protocol, Scheduler
+from pyvs.model.enums import FlowState, Protocol, Scheduler
 from pyvs.model.errors import DataplaneError, NoSuchService
 from pyvs.model.service import RealServer, ServiceKey, VirtualService
 
@@ -32,6 +32,7 @@ def test_is_a_dataplane() -> None:
     dataplane: Dataplane = MemoryDataplane()
     assert dataplane.read() == {}
     assert dataplane.status() == []
+    assert dataplane.connections() == []
     assert dataplane.connection_table_size() == 4096
     assert MemoryDataplane(table_size=1 << 20).connection_table_size() == 1 << 20
 
@@ -100,3 +101,44 @@ def test_removed_services_forget_their_counters() -> None:
 def test_set_real_status_needs_a_real() -> None:
     with pytest.raises(KeyError):
         seeded().set_real_status(WEB, IP("10.3.3.9"), 80, active=1)
+
+
+def _conn(client_port: int, real: tuple[ipaddress.IPv4Address, int] = (IP("10.3.3.3"), 80)) -> Connection:
+    return Connection(
+        Protocol.TCP, (IP("10.1.1.1"), client_port), (IP("10.2.2.3"), 80), real, FlowState.ESTABLISHED, 900
+    )
+
+
+def test_connections_are_listed_as_set() -> None:
+    dp = seeded()
+    conns = [_conn(2), _conn(1)]
+    dp.set_connections(conns)
+    listed = dp.connections()
+    assert listed == conns
+    listed.clear()
+    assert dp.connections() == conns
+
+
+def test_set_connections_needs_a_real_server_of_the_table() -> None:
+    dp = seeded()
+    with pytest.raises(KeyError):
+        dp.set_connections([_conn(1, real=(IP("10.3.3.9"), 80))])
+    udp = Connection(
+        Protocol.UDP, (IP("10.1.1.1"), 1), (IP("10.2.2.3"), 80), (IP("10.3.3.3"), 80), FlowState.UDP, 1
+    )
+    with pytest.raises(KeyError):
+        dp.set_connections([udp])
+    assert dp.connections() == []
+
+
+def test_removed_real_servers_forget_their_connections() -> None:
+    dp = seeded()
+    old = dp.read()
+    r2 = RealServer(IP("10.3.3.4"), 80, 1)
+    with_r2 = edits.add_real(old, WEB, r2)
+    dp.commit(old, with_r2)
+    dp.set_connections([_conn(1), _conn(2, real=(r2.address, r2.port))])
+    dp.commit(with_r2, old)
+    assert dp.connections() == [_conn(1)]
+    dp.commit(old, {})
+    assert dp.connections() == []

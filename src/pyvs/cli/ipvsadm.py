@@ -11,7 +11,8 @@ Three steps, as in ipvsadm:
    what it does not support yet.
 2. run(command, dataplane) -> exit status. Edits read the data plane's Config,
    apply the pure edit (edit.apply) and commit old and new; -R applies every
-   line or none; -L/-S render the data plane's status (render.py).
+   line or none; -L/-S render the data plane's status, -L -c its connections
+   (render.py).
 3. main() -> exit status: the console script. It opens the XDP data plane only
    for the commands that need one.
 
@@ -42,7 +43,7 @@ from pyvs.cli.command import LEGALITY, Cmd, Command, Need, Opt, check_legality
 from pyvs.cli.edit import apply
 from pyvs.cli.errors import EXIT_LIST, EXIT_REFUSED, CliError, NotSupported, exit_status, message
 from pyvs.cli.popt import Arity, Occurrence, OptionSpec, PoptError, Scanner
-from pyvs.cli.render import IPVS_VERSION, ListFormat, list_all, list_service, save
+from pyvs.cli.render import IPVS_VERSION, ListFormat, list_all, list_connections, list_service, save
 from pyvs.dataplane.base import Dataplane
 from pyvs.model.enums import FwdMethod, Protocol
 from pyvs.model.errors import LbError, NoSuchService
@@ -133,7 +134,7 @@ WORDS: Final[tuple[Word, ...]] = (
     _opt("masquerading", "m", _NONE, Opt.FORWARD, "", "masquerading (NAT): not supported"),
     _opt("tun-type", None, _REQ, Opt.TUN_TYPE, "type", "tunnel type, ipip (the default)"),
     _opt("weight", "w", _REQ, Opt.WEIGHT, "weight", "capacity of real server"),
-    _opt("connection", "c", _NONE, Opt.CONNECTION, "", "output of current connections: not supported"),
+    _opt("connection", "c", _NONE, Opt.CONNECTION, "", "output of current IPVS connections"),
     _opt("stats", None, _NONE, Opt.STATS, "", "output of statistics information"),
     _opt("rate", None, _NONE, Opt.RATE, "", "output of rate information: not supported"),
     _opt("exact", "X", _NONE, Opt.EXACT, "", "expand numbers (display exact values)"),
@@ -401,11 +402,10 @@ def _check_server(draft: _Draft) -> None:
 
 
 def _check_list(draft: _Draft) -> None:
+    """ipvsadm's check before listing; -c takes -n, and --exact and --tun-info change nothing."""
     options = draft.options
     if Opt.CONNECTION in options and (Opt.STATS in options or Opt.RATE in options):
         raise CliError("options conflicts in the list command")
-    if Opt.CONNECTION in options:
-        raise NotSupported("listing connections (-c, --connection) is not supported yet")
     if Opt.RATE in options:
         raise NotSupported("--rate is not supported yet")
 
@@ -490,6 +490,9 @@ def _edit(context: _Context) -> int:
 def _list(context: _Context) -> int:
     command = context.command
     dataplane = context.plane()
+    if command.has(Opt.CONNECTION):
+        context.stdout.write(list_connections(dataplane.connections(), _namer(context)))
+        return 0
     fmt = ListFormat(
         stats=command.has(Opt.STATS),
         exact=command.has(Opt.EXACT),

@@ -1,24 +1,32 @@
-"""ipvsadm's listings as text: -L (plain, --stats, --exact, --tun-info), -L for one service, -S.
+"""ipvsadm's listings as text: -L (plain, --stats, --exact, --tun-info), -L for one service,
+-L -c (the connection table), -S.
 
-Rule 1: pure functions of ServiceStatus values, the connection table size and
-a Namer; nothing here reads the data plane or the network.
+Rule 1: pure functions of ServiceStatus and Connection values, the connection
+table size and a Namer; nothing here reads the data plane or the network.
 Rule 2: every line reproduces the printf format of ipvsadm's print_title(),
-print_service_entry() and print_largenum(), column for column, including the
-trailing blanks of the last column and the truncation of long names (33
-characters for a service, 28 for a real server).
+print_service_entry(), print_largenum(), list_conn() and print_conn(), column
+for column, including the trailing blanks of the last column and the
+truncation of long names (33 characters for a service, 28 for a real server).
 Services are sorted by protocol, address and port, real servers by address and
 port, as ipvsadm sorts them unless --nosort.
+
+Connections (-L -c) show the state names the kernel prints in
+/proc/net/ip_vs_conn (STATE_NAMES) and the time left as minutes:seconds.
+Deliberate difference: ipvsadm prints connections in the kernel's hash order,
+which nobody can predict; pyvsadm sorts them by protocol, virtual address and
+port, then client address and port, so that the listing is stable.
 """
 
 from __future__ import annotations
 
 import ipaddress
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import Final
 
 from pyvs.cli.address import NUMERIC, Namer
-from pyvs.dataplane.base import Counters, RealStatus, ServiceStatus
-from pyvs.model.enums import FwdMethod, Protocol
+from pyvs.dataplane.base import Connection, Counters, RealStatus, ServiceStatus
+from pyvs.model.enums import FlowState, FwdMethod, Protocol
 from pyvs.model.service import VirtualService
 
 IPVS_VERSION = "1.2.1"  # the kernel IPVS version ipvsadm prints in the header
@@ -44,6 +52,23 @@ _FWD_SWITCH = {
     FwdMethod.DROUTE: "-g",
 }
 _PROTOCOL_SWITCH = {Protocol.TCP: "-t", Protocol.UDP: "-u"}
+
+_CONNECTION_TITLE = (
+    "IPVS connection entries",
+    f"pro expire {'state':<11} {'source':<18} {'virtual':<18} destination",
+)
+
+# The kernel's names for the states (tcp_state_name_table of ip_vs_proto_tcp.c;
+# every UDP entry is in IP_VS_UDP_S_NORMAL, which udp_state_name_table calls "UDP").
+STATE_NAMES: Final[Mapping[FlowState, str]] = {
+    FlowState.NONE: "NONE",
+    FlowState.ESTABLISHED: "ESTABLISHED",
+    FlowState.SYN_RECV: "SYN_RECV",
+    FlowState.FIN_WAIT: "FIN_WAIT",
+    FlowState.TIME_WAIT: "TIME_WAIT",
+    FlowState.CLOSE: "CLOSE",
+    FlowState.UDP: "UDP",
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,6 +105,33 @@ def save(statuses: Iterable[ServiceStatus], namer: Namer = NUMERIC) -> str:
     for status in sort_services(statuses):
         lines += rules(status, namer)
     return _text(lines)
+
+
+def list_connections(connections: Iterable[Connection], namer: Namer = NUMERIC) -> str:
+    """`ipvsadm -L -c`: list_conn()'s two title lines, then one line per connection."""
+    lines = list(_CONNECTION_TITLE)
+    lines += [connection_entry(connection, namer) for connection in sort_connections(connections)]
+    return _text(lines)
+
+
+def connection_entry(connection: Connection, namer: Namer) -> str:
+    """print_conn(): "%-3s %-6s %-11s %-18s %-18s %s", names as long as addrport() makes them."""
+    protocol = connection.protocol
+    client, virtual, real = (
+        addrport(address, port, protocol, namer)
+        for address, port in (connection.client, connection.virtual, connection.real)
+    )
+    when, state = expire(connection.expires_s), STATE_NAMES[connection.state]
+    return f"{protocol.label:<3} {when:<6} {state:<11} {client:<18} {virtual:<18} {real}"
+
+
+def expire(seconds: int) -> str:
+    """print_conn()'s "%02d:%02d" of minutes and seconds (an hour is "60:00").
+
+    A negative time (an entry past its timeout, not yet reaped) shows as "00:00".
+    """
+    minutes, rest = divmod(max(seconds, 0), 60)
+    return f"{minutes:02d}:{rest:02d}"
 
 
 def title(fmt: ListFormat) -> list[str]:
@@ -175,6 +227,14 @@ def sort_services(statuses: Iterable[ServiceStatus]) -> list[ServiceStatus]:
 
 def sort_reals(reals: Sequence[RealStatus]) -> list[RealStatus]:
     return sorted(reals, key=lambda status: (status.real.address, status.real.port))
+
+
+def sort_connections(connections: Iterable[Connection]) -> list[Connection]:
+    """By protocol, virtual address and port, client address and port (see the module docstring).
+
+    The real server only breaks ties, which one flow table cannot hold.
+    """
+    return sorted(connections, key=lambda c: (c.protocol, c.virtual, c.client, c.real))
 
 
 def _flags(service: VirtualService) -> str:

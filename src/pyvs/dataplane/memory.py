@@ -1,21 +1,26 @@
 """A data plane held in Python objects: for unit tests and dry runs.
 
 MemoryDataplane implements the Dataplane protocol of base.py without the
-kernel: it keeps the last committed Config and counters that a test sets with
-set_counters() / set_real_status(). It forwards nothing.
+kernel: it keeps the last committed Config, and the counters and connections
+that a test sets with set_counters() / set_real_status() / set_connections().
+It forwards nothing.
 
 Invariants: status() lists exactly the services and real servers of read(), in
 table order; counters of a service or real server that a commit removed are
-forgotten, so re-adding it starts from zero, as with IPVS.
+forgotten, so re-adding it starts from zero, as with IPVS. connections() lists
+only connections to a real server of read(), in the order they were set: a
+commit that removes the real server (or its service) forgets them, as the XDP
+data plane forgets the flows of a removed real server.
 """
 
 from __future__ import annotations
 
 import errno
 import ipaddress
+from collections.abc import Iterable
 
 from pyvs.control.config import Config
-from pyvs.dataplane.base import Counters, RealStatus, ServiceStatus, sorted_services
+from pyvs.dataplane.base import Connection, Counters, RealStatus, ServiceStatus, sorted_services
 from pyvs.model.errors import DataplaneError, NoSuchService
 from pyvs.model.service import RealServer, ServiceKey
 
@@ -32,6 +37,7 @@ class MemoryDataplane:
         self._table_size = table_size
         self._stats: dict[ServiceKey, Counters] = {}
         self._reals: dict[_RealKey, RealStatus] = {}
+        self._connections: list[Connection] = []
         self.commits = 0
 
     # -- the Dataplane protocol ------------------------------------------
@@ -68,6 +74,9 @@ class MemoryDataplane:
                     status.real, status.active_conns, status.inactive_conns, Counters()
                 )
 
+    def connections(self) -> list[Connection]:
+        return list(self._connections)
+
     def connection_table_size(self) -> int:
         return self._table_size
 
@@ -95,7 +104,20 @@ class MemoryDataplane:
             real, active, inactive, stats if stats is not None else Counters()
         )
 
+    def set_connections(self, connections: Iterable[Connection]) -> None:
+        """Replace the connection table; each connection must go to a real server of read()."""
+        table = list(connections)
+        for connection in table:
+            if not self._has_real(connection):
+                raise KeyError(connection)
+        self._connections = table
+
     # -- helpers -------------------------------------------------------------
+
+    def _has_real(self, connection: Connection) -> bool:
+        key = ServiceKey(connection.protocol, *connection.virtual)
+        service = self._services.get(key)
+        return service is not None and service.real(*connection.real) is not None
 
     def _real_status(self, key: ServiceKey, real: RealServer) -> RealStatus:
         known = self._reals.get((key, real.address, real.port))
@@ -110,3 +132,4 @@ class MemoryDataplane:
             for k, v in self._reals.items()
             if k[0] in self._services and self._services[k[0]].real(k[1], k[2]) is not None
         }
+        self._connections = [c for c in self._connections if self._has_real(c)]

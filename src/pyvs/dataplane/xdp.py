@@ -205,6 +205,7 @@ class XdpDataplane:
         self.sched = BpfMap.pinned(d, "lb_sched", U32, U32)
         self.sched_pos = BpfMap.pinned(d, "lb_sched_pos", U32, U32)
         self.flows = BpfMap.pinned(d, "lb_flows", abi.FlowKey, abi.Flow)
+        self.persist = BpfMap.pinned(d, "lb_persist", abi.PersistKey, abi.Persist)
         self.svc_stats = PerCpuMap.pinned(d, "lb_svc_stats", U32, abi.Counters)
         self.real_stats = PerCpuMap.pinned(d, "lb_real_stats", U32, abi.Counters)
         self.drops = PerCpuMap.pinned(d, "lb_drops", U32, ctypes.c_uint64)
@@ -223,7 +224,7 @@ class XdpDataplane:
 
     def close(self) -> None:
         for m in (self.services, self.vip_addrs, self.reals, self.sched, self.sched_pos, self.flows,
-                  self.svc_stats, self.real_stats, self.drops):
+                  self.persist, self.svc_stats, self.real_stats, self.drops):
             m.close()
         os.close(self._lock)
 
@@ -409,8 +410,29 @@ class XdpDataplane:
                 (abi.from_be32(key.daddr), abi.from_be16(key.dport)),
                 (abi.from_be32(real.addr), abi.from_be16(real.port)),
                 FlowState(flow.state),
-                -(-left // 1_000_000_000),
+                left // 1_000_000_000,
             ))
+        return result + self._persistence_templates()
+
+    def _persistence_templates(self) -> list[Connection]:
+        """Live templates of persistent services, shown as IPVS shows them:
+        client port 0, state NONE."""
+        now = time.monotonic_ns()
+        by_id = {slots.svc_id: (key, slots.value) for key, slots in self._slots.items()}
+        result = []
+        for key, tpl in self.persist.all_items():
+            service = by_id.get(key.svc_id)
+            real = self._real_values.get(tpl.real_id)
+            if service is None or real is None or real.gen != tpl.real_gen:
+                continue
+            svc_key, svc = service
+            left = svc.timeout * 1_000_000_000 - (now - tpl.last_seen_ns)
+            if not svc.flags & _SVC_F_PERSISTENT or left < 0:
+                continue
+            result.append(Connection(
+                svc_key.protocol, (abi.from_be32(key.client), 0), (svc_key.address, svc_key.port),
+                (abi.from_be32(real.addr), abi.from_be16(real.port)), FlowState.NONE,
+                left // 1_000_000_000))
         return result
 
     def status(self) -> list[ServiceStatus]:
