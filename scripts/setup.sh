@@ -15,7 +15,12 @@ if [ "${#missing[@]}" -gt 0 ]; then
     DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
 fi
 
-python3 -m pip install -q --disable-pip-version-check --root-user-action=ignore -e '.[test]'
+pip_install=(python3 -m pip install -q --disable-pip-version-check --root-user-action=ignore)
+# Debian's own python3 refuses system-wide installs (PEP 668); pyvs runs as root system tools do.
+if python3 -c 'import sys, sysconfig, pathlib; sys.exit(not (pathlib.Path(sysconfig.get_path("stdlib")) / "EXTERNALLY-MANAGED").exists())'; then
+    pip_install+=(--break-system-packages)
+fi
+"${pip_install[@]}" -e '.[test]'
 command -v pyenv >/dev/null 2>&1 && pyenv rehash || true
 
 mountpoint -q /sys/fs/bpf || mount -t bpf bpf /sys/fs/bpf
