@@ -125,7 +125,7 @@ _vsnprintf.restype = ctypes.c_int
 _vsnprintf.argtypes = [ctypes.c_char_p, ctypes.c_size_t, ctypes.c_char_p, ctypes.c_void_p]
 
 
-@_PRINT_FN
+@_PRINT_FN  # type: ignore[untyped-decorator]
 def _capture(level: int, fmt: bytes, args: int) -> int:
     buf = ctypes.create_string_buffer(4096)
     _vsnprintf(buf, len(buf), fmt, args)

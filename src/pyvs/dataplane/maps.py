@@ -61,7 +61,7 @@ class BpfMap(Generic[K, V]):
         """Every entry, read in batches (one syscall per batch rather than per key)."""
         ksize, vsize = ctypes.sizeof(self.key_type), ctypes.sizeof(self.value_type)
         keys, values, count = libbpf.map_lookup_batch(self.fd, ksize, vsize, self.max_entries)
-        return [(self.key_type.from_buffer_copy(keys, i * ksize),
+        return [(self.key_type.from_buffer_copy(keys, i * ksize),  # type: ignore[misc]
                  self.value_type.from_buffer_copy(values, i * vsize)) for i in range(count)]
 
     def close(self) -> None:
@@ -87,7 +87,7 @@ class PerCpuMap(Generic[K, V]):
         buf = ctypes.create_string_buffer(self._stride * self.ncpus)
         if not libbpf.map_lookup(self.fd, key, buf):
             return []
-        return [self.value_type.from_buffer_copy(buf.raw[i * self._stride:][: ctypes.sizeof(self.value_type)])
+        return [self.value_type.from_buffer_copy(buf.raw, i * self._stride)  # type: ignore[misc]
                 for i in range(self.ncpus)]
 
     def zero(self, key: K) -> None:

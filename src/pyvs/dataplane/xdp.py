@@ -250,8 +250,8 @@ class XdpDataplane:
     def read(self) -> Config:
         self._real_values = self._read_reals()
         by_svc: dict[int, list[int]] = {}
-        for real_id, value in sorted(self._real_values.items(), key=lambda kv: kv[1].gen):
-            by_svc.setdefault(value.svc_id, []).append(real_id)
+        for real_id, real in sorted(self._real_values.items(), key=lambda kv: kv[1].gen):
+            by_svc.setdefault(real.svc_id, []).append(real_id)
         config: dict[ServiceKey, VirtualService] = {}
         self._slots = {}
         for key, value in self.services.items():
@@ -311,20 +311,21 @@ class XdpDataplane:
         # Real servers: keep ids (and so flows) of those that stay.
         kept: dict[tuple[ipaddress.IPv4Address, int], int] = {}
         for real_id in slots.real_ids:
-            value = self._real_values[real_id]
-            kept[(abi.from_be32(value.addr), abi.from_be16(value.port))] = real_id
+            current = self._real_values[real_id]
+            kept[(abi.from_be32(current.addr), abi.from_be16(current.port))] = real_id
         ordered_ids: list[int] = []
         for real in service.reals:
-            real_id = kept.pop((real.address, real.port), None)
-            if real_id is None:
+            found = kept.pop((real.address, real.port), None)
+            if found is not None:
+                real_id = found
+                gen = self._real_values[real_id].gen
+            else:
                 real_id = self._free_real_id()
                 gen = self._next_gen()
                 self.real_stats.zero(U32(real_id))
-            else:
-                gen = self._real_values[real_id].gen
-            value = abi.Real.from_model(real, svc_id=svc_id, gen=gen)
-            self.reals.put(U32(real_id), value)
-            self._real_values[real_id] = value
+            real_value = abi.Real.from_model(real, svc_id=svc_id, gen=gen)
+            self.reals.put(U32(real_id), real_value)
+            self._real_values[real_id] = real_value
             ordered_ids.append(real_id)
         # Schedule over the kernel's list order: newest real server first.
         list_order = list(reversed(ordered_ids))
@@ -458,7 +459,7 @@ class XdpDataplane:
                 self.real_stats.zero(U32(real_id))
 
     def connection_table_size(self) -> int:
-        return self.flows.max_entries
+        return int(self.flows.max_entries)
 
     def drop_counts(self) -> dict[int, int]:
         return {reason: sum(v.value for v in self.drops.get_all(U32(reason)))

@@ -137,7 +137,7 @@ def _wrr_bounds(weights: Sequence[int]) -> tuple[int, int]:
 def _wrr_levels(weights: Sequence[int]) -> list[int]:
     """The current weight at which each pick of one period is made."""
     top, step = _wrr_bounds(weights)
-    levels = []
+    levels: list[int] = []
     for level in range(top, 0, -step):
         levels.extend(level for w in weights if w >= level and w > 0)
     return levels
