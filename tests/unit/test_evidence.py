@@ -13,24 +13,24 @@ from pyvs.lab.evidence import (
     parse_lines,
 )
 
-# Printed by tcpdump 4.99 (`tcpdump -n -r`) for frames made with scapy.
+# Printed by tcpdump 4.99 (`tcpdump -n -S -r`) for frames made with scapy.
 DIRECTOR_LINK = """\
 19:14:57.630079 IP 10.1.1.1.58749 > 10.2.2.3.80: Flags [S], seq 1000, win 8192, options [mss 1460,sackOK,TS val 1 ecr 0,nop,wscale 7], length 0
 19:14:57.652840 IP 10.2.2.2 > 10.3.3.3: IP 10.1.1.1.58749 > 10.2.2.3.80: Flags [S], seq 1000, win 8192, options [mss 1460,sackOK,TS val 1 ecr 0,nop,wscale 7], length 0
 19:14:57.677332 IP 10.1.1.1.58749 > 10.2.2.3.80: Flags [.], ack 5001, win 8192, length 0
-19:14:57.701176 IP 10.2.2.2 > 10.3.3.3: IP 10.1.1.1.58749 > 10.2.2.3.80: Flags [.], ack 1, win 8192, length 0
-19:14:57.725123 IP 10.1.1.1.58749 > 10.2.2.3.80: Flags [P.], seq 0:34, ack 1, win 8192, length 34: HTTP: GET / HTTP/1.1
-19:14:57.750194 IP 10.2.2.2 > 10.3.3.3: IP 10.1.1.1.58749 > 10.2.2.3.80: Flags [P.], seq 0:34, ack 1, win 8192, length 34: HTTP: GET / HTTP/1.1
-19:14:57.773116 IP 10.1.1.1.58749 > 10.2.2.3.80: Flags [F.], seq 34, ack 100, win 8192, length 0
-19:14:57.797377 IP 10.2.2.2 > 10.3.3.3: IP 10.1.1.1.58749 > 10.2.2.3.80: Flags [F.], seq 34, ack 100, win 8192, length 0
+19:14:57.701176 IP 10.2.2.2 > 10.3.3.3: IP 10.1.1.1.58749 > 10.2.2.3.80: Flags [.], ack 5001, win 8192, length 0
+19:14:57.725123 IP 10.1.1.1.58749 > 10.2.2.3.80: Flags [P.], seq 1001:1035, ack 5001, win 8192, length 34: HTTP: GET / HTTP/1.1
+19:14:57.750194 IP 10.2.2.2 > 10.3.3.3: IP 10.1.1.1.58749 > 10.2.2.3.80: Flags [P.], seq 1001:1035, ack 5001, win 8192, length 34: HTTP: GET / HTTP/1.1
+19:14:57.773116 IP 10.1.1.1.58749 > 10.2.2.3.80: Flags [F.], seq 1035, ack 5030, win 8192, length 0
+19:14:57.797377 IP 10.2.2.2 > 10.3.3.3: IP 10.1.1.1.58749 > 10.2.2.3.80: Flags [F.], seq 1035, ack 5030, win 8192, length 0
 19:14:57.869212 ARP, Request who-has 10.2.2.3 tell 10.2.2.254, length 28
 """.splitlines()
 
 REAL_LINK = """\
 19:14:57.652900 IP 10.2.2.2 > 10.3.3.3: IP 10.1.1.1.58749 > 10.2.2.3.80: Flags [S], seq 1000, win 8192, length 0
 19:14:57.820826 IP 10.2.2.3.80 > 10.1.1.1.58749: Flags [S.], seq 5000, ack 1001, win 8192, length 0
-19:14:57.844884 IP 10.2.2.3.80 > 10.1.1.1.58749: Flags [P.], seq 1:29, ack 35, win 8192, length 28: HTTP: HTTP/1.1 200 OK
-19:14:57.845000 IP 10.2.2.3.80 > 10.1.1.1.58749: Flags [F.], seq 29, ack 35, win 8192, length 0
+19:14:57.844884 IP 10.2.2.3.80 > 10.1.1.1.58749: Flags [P.], seq 5001:5029, ack 1035, win 8192, length 28: HTTP: HTTP/1.1 200 OK
+19:14:57.845000 IP 10.2.2.3.80 > 10.1.1.1.58749: Flags [F.], seq 5029, ack 1035, win 8192, length 0
 """.splitlines()
 
 # As the seed document's (older) tcpdump printed them: port names, "(ipip-proto-4)".
@@ -90,11 +90,11 @@ def test_every_client_packet_has_a_twin() -> None:
     assert "4 client packets" in check.detail
 
 
-def test_twin_matching_ignores_relative_seq_numbers() -> None:
-    # tcpdump printed "ack 5001" for the plain ACK and "ack 1" for its twin
+def test_a_twin_must_match_to_the_sequence_number() -> None:
     plain, twin = parse_lines(DIRECTOR_LINK[2:4])
-    assert plain.detail != twin.detail
     assert plain.twin_key() == twin.twin_key()
+    [altered] = parse_lines([DIRECTOR_LINK[3].replace("ack 5001", "ack 5002")])
+    assert altered.twin_key() != plain.twin_key()
 
 
 def test_missing_twin_fails() -> None:

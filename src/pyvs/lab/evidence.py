@@ -1,6 +1,6 @@
 """The seed document's evidence, checked on tcpdump text. Pure: no I/O.
 
-Input is what `tcpdump -n -r FILE` prints, one packet per line. An IPIP packet
+Input is what `tcpdump -n -S -r FILE` prints, one packet per line. An IPIP packet
 prints as its outer addresses followed by the inner packet,
     12:00:00.1 IP 10.2.2.2 > 10.3.3.3: IP 10.1.1.1.58749 > 10.2.2.3.80: Flags [S], ... length 0
 and older tcpdump versions append " (ipip-proto-4)". Lines that are not IPv4
@@ -12,9 +12,9 @@ The checks (names as the lab prints them):
   (b) the replies from the VIP to the client appear on a real server's link;
   (c) no packet from the VIP appears on the director's link;
   (d) the client got the page.
-Twins are compared without their seq/ack numbers, because tcpdump prints those
-relative to the first packet it saw of a connection, so the same packet can
-print differently the first and the second time.
+Twins must print identically after the outer addresses: the lab reads its
+captures with -S (absolute sequence numbers), since relative numbers restart
+per printed flow and would make the same packet print differently twice.
 """
 
 from __future__ import annotations
@@ -32,7 +32,6 @@ _ENDPOINT = r"[0-9.]+(?:\.[0-9a-z-]+)?"  # address, or address.port (port may be
 _ADDRESSES = re.compile(rf"^(?P<src>{_ENDPOINT}) > (?P<dst>{_ENDPOINT}): (?P<detail>.*)$")
 _FLAGS = re.compile(r"Flags \[([^\]]*)\]")
 _LENGTH = re.compile(r"length (\d+)")
-_SEQ_ACK = re.compile(r"\b(seq|ack) [0-9:]+")
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,8 +66,8 @@ class Packet:
         return int(found.group(1)) if found else None
 
     def twin_key(self) -> tuple[Endpoint, Endpoint, str]:
-        """What a packet and its encapsulated copy share (seq/ack numbers left out)."""
-        return self.src, self.dst, _SEQ_ACK.sub(r"\1", self.detail)
+        """What a packet and its encapsulated copy share: everything but the outer header."""
+        return self.src, self.dst, self.detail
 
     def summary(self) -> str:
         inner = f"{self.src} > {self.dst}: {self.detail}"

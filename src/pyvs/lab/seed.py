@@ -295,5 +295,7 @@ def seed_topology(
 
 
 def pcap_text(path: Path) -> list[str]:
-    """The capture as `tcpdump -n -r FILE` prints it."""
-    return run(["tcpdump", "-n", "-r", str(path)]).stdout.splitlines()
+    """The capture as `tcpdump -n -S -r FILE` prints it."""
+    # -S: absolute sequence numbers, so a client packet and its encapsulated
+    # twin print the same numbers (relative ones restart per printed flow).
+    return run(["tcpdump", "-n", "-S", "-r", str(path)]).stdout.splitlines()
