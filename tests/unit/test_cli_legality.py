@@ -12,7 +12,7 @@ import pytest
 from pyvs.cli.address import StaticResolver
 from pyvs.cli.command import LEGALITY, Cmd, Need, Opt, check_legality
 from pyvs.cli.errors import CliError
-from pyvs.cli.ipvsadm import parse
+from pyvs.cli.parse import parse
 
 # ipvsadm's columns -n -c svc -s -p -r fwd -w -st -rt -ex tinf type, as in its source.
 IPVSADM_ROWS = {

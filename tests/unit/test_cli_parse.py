@@ -14,7 +14,8 @@ import pytest
 from pyvs.cli.address import StaticResolver, parse_host_port, string_to_number
 from pyvs.cli.command import Cmd, Command, Opt
 from pyvs.cli.errors import CliError, message
-from pyvs.cli.ipvsadm import parse, program_name, rule_words
+from pyvs.cli.ipvsadm import program_name, rule_words
+from pyvs.cli.parse import parse
 from pyvs.model.enums import FwdMethod, Protocol
 from pyvs.model.service import ServiceKey
 

@@ -15,7 +15,8 @@ import pytest
 
 from pyvs.cli import ipvsadm
 from pyvs.cli.address import StaticResolver
-from pyvs.cli.ipvsadm import parse, report, run
+from pyvs.cli.ipvsadm import report, run
+from pyvs.cli.parse import parse
 from pyvs.control.config import Config
 from pyvs.dataplane.base import Connection, Counters
 from pyvs.dataplane.memory import MemoryDataplane

@@ -5,7 +5,7 @@ the commands and options pyvs implements; its columns keep ipvsadm's order,
 because ipvsadm reports the first offending column. check_legality() is
 ipvsadm's generic_opt_check(), with its messages word for word.
 
-Rule: pure data and checks; argv parsing lives in ipvsadm.py, execution in
+Rule: pure data and checks; argv parsing lives in parse.py, execution in
 edit.py and ipvsadm.run().
 """
 
