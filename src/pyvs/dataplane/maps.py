@@ -1,13 +1,21 @@
-"""Typed handles on the director's pinned maps (names as in bpf/lb_maps.h)."""
+"""Typed handles on maps: BPF maps by fd, and dict-backed twins with the same interface.
+
+The dict-backed ones hold exactly the bytes a BPF map would (keys and values
+are the ABI structs of pyvs.dataplane.abi), so one configuration written
+through either gives byte-identical contents: the reference pipeline runs on
+them, and tests compare them with the kernel's maps.
+"""
 
 from __future__ import annotations
 
 import ctypes
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Generic, TypeVar
+from typing import Generic, TypeVar, cast
 
 from pyvs.dataplane import libbpf
+
+BPF_MAP_TYPE_ARRAY = 2
 
 K = TypeVar("K", bound=ctypes._SimpleCData | ctypes.Structure)  # type: ignore[type-arg]
 V = TypeVar("V", bound=ctypes._SimpleCData | ctypes.Structure)  # type: ignore[type-arg]
@@ -22,6 +30,7 @@ class BpfMap(Generic[K, V]):
         self.value_type = value_type
         info = libbpf.map_info(fd)
         self.max_entries = info.max_entries
+        self.is_array = info.type == BPF_MAP_TYPE_ARRAY
         if info.key_size != ctypes.sizeof(key_type):
             raise ValueError(f"map {info.name!r}: key size {info.key_size} != {ctypes.sizeof(key_type)}")
 
@@ -58,11 +67,15 @@ class BpfMap(Generic[K, V]):
                 yield key, value
 
     def all_items(self) -> list[tuple[K, V]]:
-        """Every entry, read in batches (one syscall per batch rather than per key)."""
+        """Every entry, read in batches (one syscall per batch rather than per key);
+        for arrays, only the entries that are not all zero bytes."""
         ksize, vsize = ctypes.sizeof(self.key_type), ctypes.sizeof(self.value_type)
         keys, values, count = libbpf.map_lookup_batch(self.fd, ksize, vsize, self.max_entries)
+        zero = bytes(vsize)
         return [(self.key_type.from_buffer_copy(keys, i * ksize),  # type: ignore[misc]
-                 self.value_type.from_buffer_copy(values, i * vsize)) for i in range(count)]
+                 self.value_type.from_buffer_copy(values, i * vsize))
+                for i in range(count)
+                if not (self.is_array and values[i * vsize:(i + 1) * vsize] == zero)]
 
     def close(self) -> None:
         libbpf.close_fd(self.fd)
@@ -94,5 +107,83 @@ class PerCpuMap(Generic[K, V]):
         buf = ctypes.create_string_buffer(self._stride * self.ncpus)
         libbpf.map_update(self.fd, key, buf)
 
+    def put_cpu0(self, key: K, value: V) -> None:
+        """Set CPU 0's value, keeping the others (the live Python data plane counts on CPU 0)."""
+        buf = ctypes.create_string_buffer(self._stride * self.ncpus)
+        libbpf.map_lookup(self.fd, key, buf)
+        ctypes.memmove(buf, ctypes.byref(value), ctypes.sizeof(value))
+        libbpf.map_update(self.fd, key, buf)
+
     def close(self) -> None:
         libbpf.close_fd(self.fd)
+
+
+class DictMap(Generic[K, V]):
+    """A BPF map's twin in a dict of bytes; arrays read as zero values where unset."""
+
+    def __init__(self, key_type: type[K], value_type: type[V], max_entries: int, *,
+                 is_array: bool = False) -> None:
+        self.key_type = key_type
+        self.value_type = value_type
+        self.max_entries = max_entries
+        self.is_array = is_array
+        self.data: dict[bytes, bytes] = {}
+
+    def _in_range(self, key: K) -> bool:
+        return not self.is_array or int(getattr(key, "value")) < self.max_entries  # noqa: B009
+
+    def get(self, key: K) -> V | None:
+        if not self._in_range(key):
+            return None
+        raw = self.data.get(bytes(key))
+        if raw is None:
+            return self.value_type() if self.is_array else None
+        return cast(V, self.value_type.from_buffer_copy(raw))
+
+    def put(self, key: K, value: V, flags: int = libbpf.BPF_ANY) -> None:
+        if not self._in_range(key):
+            raise KeyError(f"index beyond {self.max_entries}")
+        self.data[bytes(key)] = bytes(value)
+
+    def delete(self, key: K) -> bool:
+        return self.data.pop(bytes(key), None) is not None
+
+    def keys(self) -> Iterator[K]:
+        for raw in list(self.data):
+            yield cast(K, self.key_type.from_buffer_copy(raw))
+
+    def __iter__(self) -> Iterator[K]:
+        return self.keys()
+
+    def items(self) -> Iterator[tuple[K, V]]:
+        for raw_key, raw_value in list(self.data.items()):
+            yield (cast(K, self.key_type.from_buffer_copy(raw_key)),
+                   cast(V, self.value_type.from_buffer_copy(raw_value)))
+
+    def all_items(self) -> list[tuple[K, V]]:
+        zero = bytes(ctypes.sizeof(self.value_type))
+        return [(k, v) for k, v in self.items() if not (self.is_array and bytes(v) == zero)]
+
+    def close(self) -> None:
+        pass
+
+
+class DictPerCpuMap(Generic[K, V]):
+    """A per-CPU array's twin with a single CPU."""
+
+    def __init__(self, key_type: type[K], value_type: type[V], max_entries: int) -> None:
+        self.inner = DictMap(key_type, value_type, max_entries, is_array=True)
+        self.max_entries = max_entries
+
+    def get_all(self, key: K) -> list[V]:
+        value = self.inner.get(key)
+        return [] if value is None else [value]
+
+    def zero(self, key: K) -> None:
+        self.inner.delete(key)
+
+    def put_cpu0(self, key: K, value: V) -> None:
+        self.inner.put(key, value)
+
+    def close(self) -> None:
+        pass
