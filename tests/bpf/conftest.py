@@ -21,6 +21,7 @@ import os
 import subprocess
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -42,8 +43,8 @@ def _ip(ns: str, *args: str) -> None:
     subprocess.run(["ip", "-n", ns, *args], check=True, capture_output=True)
 
 
-@pytest.fixture
-def fib_netns() -> Iterator[str]:
+@contextmanager
+def fib_namespace() -> Iterator[str]:
     """A namespace with the routes above, entered by this process; yields its name."""
     if os.geteuid() != 0:
         pytest.fail("BPF tests need root (CAP_BPF, CAP_NET_ADMIN)")
@@ -73,6 +74,25 @@ def fib_netns() -> Iterator[str]:
             pr_netns.popns()
     finally:
         subprocess.run(["ip", "netns", "del", name], check=False)
+
+
+@contextmanager
+def private_pins() -> Iterator[Path]:
+    """PYVS_BPF_ROOT pointed at a fresh bpffs directory, removed afterwards."""
+    root = Path(f"/sys/fs/bpf/pyvs-test-{uuid.uuid4().hex[:8]}")
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("PYVS_BPF_ROOT", str(root))
+        pins.ensure_bpffs()
+        try:
+            yield root
+        finally:
+            pins.remove_dir(root)
+
+
+@pytest.fixture
+def fib_netns() -> Iterator[str]:
+    with fib_namespace() as name:
+        yield name
 
 
 @dataclass
@@ -119,11 +139,8 @@ class Director:
 
 
 @pytest.fixture
-def director(fib_netns: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Director]:
-    root = Path(f"/sys/fs/bpf/pyvs-test-{uuid.uuid4().hex[:8]}")
-    monkeypatch.setenv("PYVS_BPF_ROOT", str(root))
-    pins.ensure_bpffs()
-    try:
+def director(fib_netns: str) -> Iterator[Director]:
+    with private_pins():
         obj = xdp.open_director_object(pins.netns_dir(), max_flows=4096, max_services=64, max_reals=256)
         dataplane = xdp.XdpDataplane(pins.netns_dir())
         try:
@@ -131,8 +148,6 @@ def director(fib_netns: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) ->
         finally:
             dataplane.close()
             obj.close()
-    finally:
-        pins.remove_dir(root)
 
 
 def u32(value: int) -> ctypes.c_uint32:

@@ -44,6 +44,28 @@ U32 = ctypes.c_uint32
 
 
 @dataclass
+class DecapMaps:
+    """Handles on the real-server decapsulation program's maps (bpf/decap_xdp.bpf.c)."""
+
+    vips: Any
+    locals: Any
+    stats: Any
+
+    @classmethod
+    def pinned(cls, d: Path) -> DecapMaps:
+        return cls(BpfMap.pinned(d, "lb_decap_vips", U32, U32), BpfMap.pinned(d, "lb_decap_locals", U32, U32),
+                   PerCpuMap.pinned(d, "lb_decap_stats", U32, ctypes.c_uint64))
+
+    @classmethod
+    def in_memory(cls) -> DecapMaps:
+        return cls(DictMap(U32, U32, 256), DictMap(U32, U32, 256), DictPerCpuMap(U32, ctypes.c_uint64, 3))
+
+    def close(self) -> None:
+        for handle in (self.vips, self.locals, self.stats):
+            handle.close()
+
+
+@dataclass
 class DirectorMaps:
     """Handles on the director's maps (bpf/lb_maps.h), by the maps' names."""
 

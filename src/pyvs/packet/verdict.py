@@ -13,6 +13,8 @@ class Verdict:
 
     `frame` is the frame after the program's changes, whatever the action (as
     BPF_PROG_TEST_RUN returns it). `ifindex` is the target of a REDIRECT.
+    `reason` is set for drops, and for the one TX that answers instead of
+    forwarding: ICMP "fragmentation needed" (FRAG_NEEDED).
     """
 
     action: Action

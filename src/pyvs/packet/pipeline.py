@@ -1,0 +1,371 @@
+"""The director and the real-server decapsulation, sans-IO: the executable
+specification of bpf/lb_xdp.bpf.c and bpf/decap_xdp.bpf.c.
+
+Rule 1: no I/O, no clocks, no randomness: the frame, the maps, the FIB's
+answers and the time come in as arguments.
+Rule 2: stage order and names match the C (parse -> service lookup -> flow
+lookup -> schedule -> next hop -> encapsulate -> verdict), and so do drop
+reasons, counters and every map update, so that the differential test can
+demand byte-identical results.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import ipaddress
+import struct
+import sys
+
+from pyvs.dataplane import abi
+from pyvs.dataplane.state import FLOW_TIMEOUT_S, DecapMaps, DirectorMaps
+from pyvs.model.enums import Action, DecapCounter, DropReason, FlowState
+from pyvs.packet import fib as fibmod
+from pyvs.packet.fib import Fib, FibResult
+from pyvs.packet.headers import (
+    IP_DF,
+    IPPROTO_ICMP,
+    IPPROTO_IPIP,
+    IPPROTO_TCP,
+    IPPROTO_UDP,
+    Frame,
+    check_ipv4,
+    csum_range,
+    ipv4_at,
+    ipv4_decrease_ttl,
+    ipv4_is_fragment,
+    ipv4_set_checksum,
+    l4_check,
+    move_l2_header,
+    parse_eth,
+    put_csum,
+    trim_frame,
+)
+from pyvs.packet.verdict import Verdict
+from pyvs.sched import SCHED_SLOTS
+
+U32 = ctypes.c_uint32
+NSEC_PER_SEC = 1_000_000_000
+U64 = (1 << 64) - 1
+SVC_F_PERSISTENT = 1
+TCP_FIN, TCP_SYN, TCP_RST, TCP_ACK = 0x01, 0x02, 0x04, 0x10
+ICMP_TTL = 64
+
+
+def drop(maps: DirectorMaps, reason: DropReason) -> None:
+    """Count a drop (lb_drops[reason] += 1)."""
+    key = U32(int(reason))
+    count = maps.drops.get_all(key)
+    total = (count[0].value if count else 0) + 1
+    maps.drops.put_cpu0(key, ctypes.c_uint64(total))
+
+
+def _verdict_drop(maps: DirectorMaps, data: bytearray, reason: DropReason) -> Verdict:
+    drop(maps, reason)
+    return Verdict(Action.DROP, bytes(data), reason)
+
+
+def drop_if_vip(maps: DirectorMaps, data: bytearray, daddr: bytes, reason: DropReason) -> Verdict:
+    """Malformed traffic is dropped when addressed to a VIP, passed otherwise."""
+    if maps.vip_addrs.get(U32(int.from_bytes(daddr, sys.byteorder))) is not None:
+        return _verdict_drop(maps, data, reason)
+    return Verdict(Action.PASS, bytes(data))
+
+
+def count(stats: object, index: int, nbytes: int, new_conn: int) -> None:
+    key = U32(index)
+    per_cpu = stats.get_all(key)  # type: ignore[attr-defined]
+    if not per_cpu:
+        return
+    c = per_cpu[0]
+    c.conns += new_conn
+    c.inpkts += 1
+    c.inbytes += nbytes
+    stats.put_cpu0(key, c)  # type: ignore[attr-defined]
+
+
+# -- select.h ------------------------------------------------------------------
+
+def flow_timeout_ns(state: int) -> int:
+    try:
+        return FLOW_TIMEOUT_S[FlowState(state)] * NSEC_PER_SEC
+    except ValueError:
+        return FLOW_TIMEOUT_S[FlowState.NONE] * NSEC_PER_SEC
+
+
+def tcp_next_state(state: int, flags: int) -> int:
+    """IPVS's table for input-only connections; flag priority RST, SYN, FIN, ACK."""
+    if flags & TCP_RST:
+        return FlowState.SYN_RECV if state == FlowState.SYN_RECV else FlowState.CLOSE
+    if flags & TCP_SYN:
+        return FlowState.ESTABLISHED if state == FlowState.ESTABLISHED else FlowState.SYN_RECV
+    if flags & TCP_FIN:
+        if state in (FlowState.ESTABLISHED, FlowState.FIN_WAIT):
+            return FlowState.FIN_WAIT
+        if state in (FlowState.SYN_RECV, FlowState.TIME_WAIT):
+            return FlowState.TIME_WAIT
+        return FlowState.CLOSE
+    if flags & TCP_ACK and state in (FlowState.NONE, FlowState.SYN_RECV):
+        return FlowState.ESTABLISHED
+    return state
+
+
+def real_is_current(maps: DirectorMaps, real_id: int, gen: int, svc_id: int) -> bool:
+    real = maps.reals.get(U32(real_id))
+    return bool(real is not None and real.gen != 0 and real.gen == gen and real.svc_id == svc_id)
+
+
+def flow_is_usable(maps: DirectorMaps, flow: abi.Flow, svc_id: int, syn_only: bool, now: int) -> bool:
+    if flow.svc_id != svc_id:
+        return False
+    if (now - flow.last_seen_ns) & U64 > flow_timeout_ns(flow.state):
+        return False
+    if syn_only and flow.state in (FlowState.TIME_WAIT, FlowState.CLOSE):
+        return False
+    return real_is_current(maps, flow.real_id, flow.real_gen, svc_id)
+
+
+def persist_lookup(maps: DirectorMaps, svc: abi.Svc, client: int, now: int) -> abi.Persist | None:
+    """The live persistence template of a client, refreshed."""
+    if not svc.flags & SVC_F_PERSISTENT:
+        return None
+    key = abi.PersistKey(svc_id=svc.id, client=client)
+    tpl = maps.persist.get(key)
+    if tpl is None or (now - tpl.last_seen_ns) & U64 > svc.timeout * NSEC_PER_SEC:
+        return None
+    if not real_is_current(maps, tpl.real_id, tpl.real_gen, svc.id):
+        return None
+    tpl.last_seen_ns = now
+    maps.persist.put(key, tpl)
+    return tpl  # type: ignore[no-any-return]
+
+
+def persist_record(maps: DirectorMaps, svc: abi.Svc, client: int, real_id: int, real_gen: int,
+                   now: int) -> None:
+    if svc.flags & SVC_F_PERSISTENT:
+        maps.persist.put(abi.PersistKey(svc_id=svc.id, client=client),
+                         abi.Persist(last_seen_ns=now, real_id=real_id, real_gen=real_gen))
+
+
+def schedule_real(maps: DirectorMaps, svc: abi.Svc) -> int:
+    """The next real server id of the service's rr/wrr sequence, or -1."""
+    if svc.sched_len == 0 or svc.sched_len > SCHED_SLOTS:
+        return -1
+    pos = maps.sched_pos.get(U32(svc.id))
+    if pos is None:
+        return -1
+    maps.sched_pos.put(U32(svc.id), U32((pos.value + 1) & 0xFFFFFFFF))
+    slot = pos.value % svc.sched_len + (svc.id * 2 + (svc.bank & 1)) * SCHED_SLOTS
+    real_id = maps.sched.get(U32(slot & 0xFFFFFFFF))
+    return -1 if real_id is None else int(real_id.value)
+
+
+def select_flow(maps: DirectorMaps, key: abi.FlowKey, svc: abi.Svc, tcp_flags: int | None,
+                now: int) -> tuple[abi.Real, int, int] | None:
+    """(real server, its id, new connection?) for this packet, recording the flow; None: no real server."""
+    flow = maps.flows.get(key)
+    syn_only = tcp_flags is not None and bool(tcp_flags & TCP_SYN) and not tcp_flags & TCP_ACK
+    if flow is not None and flow_is_usable(maps, flow, svc.id, syn_only, now):
+        flow.last_seen_ns = now
+        if tcp_flags is not None:
+            flow.state = tcp_next_state(flow.state, tcp_flags)
+        maps.flows.put(key, flow)
+        persist_lookup(maps, svc, key.saddr, now)
+        real = maps.reals.get(U32(flow.real_id))
+        return (real, flow.real_id, 0) if real is not None else None
+
+    tpl = persist_lookup(maps, svc, key.saddr, now)
+    if tpl is not None:
+        real_id = tpl.real_id
+    else:
+        picked = schedule_real(maps, svc)
+        if picked < 0:
+            return None
+        real_id = picked
+    real = maps.reals.get(U32(real_id))
+    if real is None or real.gen == 0 or real.svc_id != svc.id:
+        return None
+    if tpl is None:
+        persist_record(maps, svc, key.saddr, real_id, real.gen, now)
+    state = tcp_next_state(FlowState.NONE, tcp_flags) if tcp_flags is not None else FlowState.UDP
+    maps.flows.put(key, abi.Flow(last_seen_ns=now, real_id=real_id, real_gen=real.gen, svc_id=svc.id,
+                                 state=state))
+    return real, real_id, 1
+
+
+# -- encap_ipip.h, icmp_frag.h ------------------------------------------------------
+
+def encap_ipip4(data: bytearray, frame: Frame, real_addr: bytes) -> bytearray:
+    """Wrap the IPv4 packet at l3_off toward real_addr; the outer source is set later."""
+    l2_len = frame.l3_off
+    ipv4_decrease_ttl(data, l2_len)
+    data = move_l2_header(data, l2_len, -20)
+    inner = l2_len + 20
+    tos = data[inner + 1]
+    inner_len = struct.unpack_from("!H", data, inner + 2)[0]
+    inner_id = data[inner + 4:inner + 6]
+    df = struct.unpack_from("!H", data, inner + 6)[0] & IP_DF
+    outer = bytearray(20)
+    outer[0] = 0x45
+    outer[1] = tos
+    struct.pack_into("!H", outer, 2, (inner_len + 20) & 0xFFFF)
+    if df:
+        struct.pack_into("!HH", outer, 4, 0, IP_DF)
+    else:
+        outer[4:6] = inner_id
+    outer[8] = data[inner + 8]
+    outer[9] = IPPROTO_IPIP
+    outer[16:20] = real_addr
+    data[l2_len:l2_len + 20] = outer
+    return data
+
+
+def reply_frag_needed(data: bytearray, frame: Frame, mtu: int) -> bytearray:
+    """The frame turned into ICMP "fragmentation needed" to the client, from the VIP."""
+    l2_len = frame.l3_off
+    quote_len = frame.l4_off - frame.l3_off + 8
+    icmp_len = 8 + quote_len
+    data = move_l2_header(data, l2_len, -28)
+    trim_frame(data, l2_len + 20 + icmp_len)
+    data[0:6], data[6:12] = data[6:12], data[0:6]
+    quoted = l2_len + 28
+    ip = bytearray(20)
+    ip[0] = 0x45
+    ip[1] = (data[quoted + 1] & 0x1E) | 0xC0
+    struct.pack_into("!H", ip, 2, 20 + icmp_len)
+    ip[8] = ICMP_TTL
+    ip[9] = IPPROTO_ICMP
+    ip[12:16] = data[quoted + 16:quoted + 20]
+    ip[16:20] = data[quoted + 12:quoted + 16]
+    data[l2_len:l2_len + 20] = ip
+    ipv4_set_checksum(data, l2_len)
+    icmp = l2_len + 20
+    data[icmp:icmp + 8] = struct.pack("!BBHHH", 3, 4, 0, 0, (mtu - 20) & 0xFFFF)
+    put_csum(data, icmp + 2, csum_range(data, icmp, icmp_len))
+    return data
+
+
+def lookup_next_hop(fib: Fib, real_addr: bytes, outer_len: int, ingress_ifindex: int) -> FibResult:
+    """As the C: a FRAG_NEEDED answer is completed by a second lookup without length."""
+    dst = ipaddress.IPv4Address(real_addr)
+    result = fib.lookup(dst, tot_len=outer_len, ingress_ifindex=ingress_ifindex)
+    if result.rc != fibmod.FIB_FRAG_NEEDED:
+        return result
+    again = fib.lookup(dst, tot_len=0, ingress_ifindex=ingress_ifindex)
+    if again.rc < 0:
+        return again
+    return FibResult(fibmod.FIB_FRAG_NEEDED, again.ifindex, again.src, again.smac, again.dmac, result.mtu)
+
+
+def send_encapsulated(data: bytearray, result: FibResult, l2_len: int, ingress_ifindex: int) -> Verdict:
+    data[l2_len + 12:l2_len + 16] = result.src.packed
+    ipv4_set_checksum(data, l2_len)
+    if result.rc != fibmod.FIB_SUCCESS:
+        return Verdict(Action.PASS, bytes(data))
+    data[0:6] = result.dmac
+    data[6:12] = result.smac
+    if result.ifindex == ingress_ifindex:
+        return Verdict(Action.TX, bytes(data))
+    return Verdict(Action.REDIRECT, bytes(data), ifindex=result.ifindex)
+
+
+# -- lb_xdp.bpf.c ------------------------------------------------------------------
+
+def process_director(frame_in: bytes, maps: DirectorMaps, fib: Fib, *, now_ns: int,
+                     ingress_ifindex: int) -> Verdict:
+    """One frame through the director, as lb_director() handles it."""
+    data = bytearray(frame_in)
+    frame = Frame()
+
+    # parse
+    if parse_eth(data, frame) or not ipv4_at(data, frame.l3_off):
+        return Verdict(Action.PASS, bytes(data))
+    l3 = frame.l3_off
+    proto = data[l3 + 9]
+    daddr = bytes(data[l3 + 16:l3 + 20])
+    if proto not in (IPPROTO_TCP, IPPROTO_UDP):
+        return Verdict(Action.PASS, bytes(data))
+    rc = check_ipv4(data, l3, frame)
+    if rc == -2:
+        return drop_if_vip(maps, data, daddr, DropReason.BAD_IP_CHECKSUM)
+    if rc:
+        return drop_if_vip(maps, data, daddr, DropReason.BAD_IP_HEADER)
+    if ipv4_is_fragment(data, l3):
+        return drop_if_vip(maps, data, daddr, DropReason.FRAGMENT)
+    if l4_check(data, proto, frame):
+        return drop_if_vip(maps, data, daddr, DropReason.BAD_L4_HEADER)
+    sport, dport = struct.unpack_from("=HH", data, frame.l4_off)
+
+    # service lookup
+    svc = maps.services.get(abi.SvcKey(addr=int.from_bytes(daddr, sys.byteorder), port=dport, proto=proto))
+    if svc is None:
+        return Verdict(Action.PASS, bytes(data))
+    if data[l3 + 8] <= 1:
+        return _verdict_drop(maps, data, DropReason.TTL_EXCEEDED)
+
+    # flow lookup, schedule
+    tcp_flags = data[frame.l4_off + 13] if proto == IPPROTO_TCP else None
+    key = abi.FlowKey(saddr=int.from_bytes(data[l3 + 12:l3 + 16], sys.byteorder),
+                      daddr=int.from_bytes(daddr, sys.byteorder), sport=sport, dport=dport, proto=proto)
+    picked = select_flow(maps, key, svc, tcp_flags, now_ns)
+    if picked is None:
+        return _verdict_drop(maps, data, DropReason.NO_REAL_SERVER)
+    real, real_id, new_conn = picked
+    real_addr = int(real.addr).to_bytes(4, sys.byteorder)
+    count(maps.svc_stats, svc.id, frame.l3_len, new_conn)
+    count(maps.real_stats, real_id, frame.l3_len, new_conn)
+
+    # next hop: forward, let the kernel finish, or tell the client to send less
+    result = lookup_next_hop(fib, real_addr, frame.l3_len + 20, ingress_ifindex)
+    inner_df = struct.unpack_from("!H", data, l3 + 6)[0] & IP_DF
+    if result.rc == fibmod.FIB_FRAG_NEEDED and inner_df:
+        drop(maps, DropReason.FRAG_NEEDED)
+        return Verdict(Action.TX, bytes(reply_frag_needed(data, frame, result.mtu)), DropReason.FRAG_NEEDED)
+    if result.rc not in (fibmod.FIB_SUCCESS, fibmod.FIB_NO_NEIGH, fibmod.FIB_FRAG_NEEDED):
+        return _verdict_drop(maps, data, DropReason.NO_ROUTE)
+
+    # encapsulate, verdict
+    trim_frame(data, frame.l3_off + frame.l3_len)
+    data = encap_ipip4(data, frame, real_addr)
+    return send_encapsulated(data, result, frame.l3_off, ingress_ifindex)
+
+
+# -- decap_xdp.bpf.c -----------------------------------------------------------------
+
+def _bump(maps: DecapMaps, counter: DecapCounter, by: int) -> None:
+    key = U32(int(counter))
+    per_cpu = maps.stats.get_all(key)
+    maps.stats.put_cpu0(key, ctypes.c_uint64((per_cpu[0].value if per_cpu else 0) + by))
+
+
+def _drop_tunnel_packet(maps: DecapMaps, data: bytearray) -> Verdict:
+    _bump(maps, DecapCounter.DROPPED, 1)
+    return Verdict(Action.DROP, bytes(data))
+
+
+def process_decap(frame_in: bytes, maps: DecapMaps) -> Verdict:
+    """One frame through the real server's decapsulation, as lb_decap() handles it."""
+    data = bytearray(frame_in)
+    outer, inner = Frame(), Frame()
+    if parse_eth(data, outer) or not ipv4_at(data, outer.l3_off):
+        return Verdict(Action.PASS, bytes(data))
+    l3 = outer.l3_off
+    if data[l3 + 9] != IPPROTO_IPIP:
+        return Verdict(Action.PASS, bytes(data))
+    if maps.locals.get(U32(int.from_bytes(data[l3 + 16:l3 + 20], sys.byteorder))) is None:
+        return Verdict(Action.PASS, bytes(data))
+    if check_ipv4(data, l3, outer) or ipv4_is_fragment(data, l3):
+        return _drop_tunnel_packet(maps, data)
+    inner.l3_off = outer.l4_off
+    if inner.l3_off > 78 or inner.l3_off + 20 > len(data):
+        return _drop_tunnel_packet(maps, data)
+    if check_ipv4(data, inner.l3_off, inner):
+        return _drop_tunnel_packet(maps, data)
+    if inner.l3_len != outer.l3_len - (outer.l4_off - outer.l3_off):
+        return _drop_tunnel_packet(maps, data)
+    daddr = int.from_bytes(data[inner.l3_off + 16:inner.l3_off + 20], sys.byteorder)
+    if maps.vips.get(U32(daddr)) is None:
+        return Verdict(Action.PASS, bytes(data))
+    _bump(maps, DecapCounter.PACKETS, 1)
+    _bump(maps, DecapCounter.BYTES, inner.l3_len)
+    trim_frame(data, outer.l3_off + outer.l3_len)
+    return Verdict(Action.PASS, bytes(move_l2_header(data, outer.l3_off, outer.l4_off - outer.l3_off)))
