@@ -7,12 +7,21 @@ reason, or, when the environment variable CI is set, fail with it.
 
 from __future__ import annotations
 
+import os
+
 import pytest
 
 from tests.capabilities import DESCRIPTIONS, PROBES, require
 
 
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption("--long", action="store_true",
+                     help="long runs: the differential test with 1,000,000 cases instead of 20,000")
+
+
 def pytest_configure(config: pytest.Config) -> None:
+    if config.getoption("--long"):
+        os.environ["PYVS_DIFF_EXAMPLES"] = "1000000"
     for name, text in DESCRIPTIONS.items():
         config.addinivalue_line("markers", f"{name}: {text}; skipped without it, failed in CI")
 

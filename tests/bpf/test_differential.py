@@ -11,7 +11,7 @@ through process_director(); action, output bytes, drop counters, per-service
 and per-real counters, schedule positions, flows and persistence templates
 must all match.
 
-Examples: 20,000 by default; set PYVS_DIFF_EXAMPLES (e.g. 1000000) for a long run.
+Examples: 20,000 by default; `pytest --long` runs 1,000,000 (or set PYVS_DIFF_EXAMPLES).
 """
 
 from __future__ import annotations
