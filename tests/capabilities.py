@@ -1,8 +1,8 @@
-"""Capability probes for the test suite: root, network namespaces, BPF, clang.
+"""Capability probes for the test suite: root, network namespaces, BPF, clang, nft.
 
 Each probe returns None when the capability is there, or the reason it is
 not, and runs at most once per session. tests/conftest.py turns them into the
-markers needs_root, needs_netns, needs_bpf and needs_clang; fixtures that need
+markers needs_root, needs_netns, needs_bpf, needs_clang and needs_nft; fixtures that need
 a capability outside a marked test call `require(name)`.
 
 Rule: with the environment variable CI set (non-empty), a missing capability
@@ -102,11 +102,17 @@ def probe_clang() -> str | None:
     return None
 
 
+@cache
+def probe_nft() -> str | None:
+    return None if shutil.which("nft") else "needs nft (nftables, for the live Python data plane): not found"
+
+
 PROBES: dict[str, Callable[[], str | None]] = {
     "needs_root": probe_root,
     "needs_netns": probe_netns,
     "needs_bpf": probe_bpf,
     "needs_clang": probe_clang,
+    "needs_nft": probe_nft,
 }
 
 DESCRIPTIONS = {
@@ -114,6 +120,7 @@ DESCRIPTIONS = {
     "needs_netns": "creates network namespaces, veth pairs and runs ip/nsenter/ethtool/tcpdump/curl",
     "needs_bpf": "loads BPF programs and pins maps in bpffs",
     "needs_clang": "compiles BPF C with clang",
+    "needs_nft": "runs nft (the live Python data plane's table)",
 }
 
 

@@ -11,9 +11,12 @@ seed_network
     pyvs piece. Yields a SeedLab. Scope: function.
 two_reals
     The seed lab with two real servers (10.3.3.3, 10.3.3.4): HTTP servers,
-    `pyvs realserver up` on both, the director's XDP program attached, and no
-    virtual service yet (each test adds its own with `lab.pyvsadm`). Yields a
-    SeedLab. Scope: function.
+    `pyvs realserver up` on both, the director attached, and no virtual
+    service yet (each test adds its own with `lab.pyvsadm`). Parametrized
+    over the data planes (DATAPLANES): "xdp", the director's XDP program,
+    and "python", the live Python forwarder (`pyvs director attach
+    --dataplane python`); `lab.dataplane` says which. Yields a SeedLab.
+    Scope: function.
 """
 
 from __future__ import annotations
@@ -22,7 +25,8 @@ from collections.abc import Iterator
 
 import pytest
 
-from pyvs.lab.seed import SeedLab, seed_topology
+from pyvs.lab.seed import DATAPLANES, SeedLab, seed_topology
+from tests.capabilities import require
 
 
 @pytest.fixture
@@ -31,7 +35,9 @@ def seed_network() -> Iterator[SeedLab]:
         yield lab
 
 
-@pytest.fixture
-def two_reals() -> Iterator[SeedLab]:
-    with seed_topology(reals=2, services=False) as lab:
+@pytest.fixture(params=DATAPLANES, ids=[f"dataplane={d}" for d in DATAPLANES])
+def two_reals(request: pytest.FixtureRequest) -> Iterator[SeedLab]:
+    if request.param == "python":
+        require("needs_nft")
+    with seed_topology(reals=2, services=False, dataplane=request.param) as lab:
         yield lab

@@ -1,4 +1,5 @@
-"""Scheduling through the XDP director with two real servers: rr, wrr, weight 0, deletion."""
+"""Scheduling through the director with two real servers: rr, wrr, weight 0, deletion
+(on both data planes: the two_reals fixture is parametrized over them)."""
 
 from __future__ import annotations
 

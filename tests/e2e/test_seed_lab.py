@@ -1,4 +1,5 @@
-"""The seed document's experiment, end to end: XDP director, IPIP, direct replies."""
+"""The seed document's experiment, end to end: the director (XDP, or the live Python
+data plane), IPIP, direct replies; the same evidence holds for both."""
 
 from __future__ import annotations
 
@@ -9,13 +10,17 @@ import pytest
 
 from pyvs.lab.experiment import print_report, run_experiment
 from pyvs.lab.netns import run
-from pyvs.lab.seed import seed_topology
+from pyvs.lab.seed import DATAPLANES, seed_topology
+from tests.capabilities import require
 
 pytestmark = [pytest.mark.needs_root, pytest.mark.needs_netns, pytest.mark.needs_bpf]
 
 
-def test_seed_lab() -> None:
-    with seed_topology(reals=1) as lab:
+@pytest.mark.parametrize("dataplane", DATAPLANES, ids=[f"dataplane={d}" for d in DATAPLANES])
+def test_seed_lab(dataplane: str) -> None:
+    if dataplane == "python":
+        require("needs_nft")
+    with seed_topology(reals=1, dataplane=dataplane) as lab:
         names = [ns.name for ns in lab.topology.namespaces.values()]
         report = run_experiment(lab)
         printed = io.StringIO()

@@ -1,11 +1,14 @@
 """The `pyvs` command: director attach/detach, real-server setup, and the lab.
 
-    pyvs director attach IFACE [IFACE ...]     load the director XDP program
-    pyvs director detach IFACE [IFACE ...]
+    pyvs director attach [--dataplane xdp|python] IFACE [IFACE ...]
+                                                load the director (XDP program, or the
+                                                live Python forwarder daemon)
+    pyvs director detach IFACE [IFACE ...]      whichever data plane serves them
     pyvs realserver up --vip VIP [--vip VIP ...] [--iface IFACE]
     pyvs realserver down
     pyvs realserver check --vip VIP [--vip VIP ...] [--iface IFACE]
-    pyvs lab seed [--keep] [--reals N]          the seed document's experiment
+    pyvs lab seed [--keep] [--reals N] [--dataplane xdp|python]
+                                                the seed document's experiment
     pyvs lab down                               remove a lab left up by --keep
 
 Every command acts on the network namespace it runs in (for a namespace made
@@ -28,6 +31,7 @@ from pyvs.model.errors import ConfigError, LbError
 
 EXIT_USAGE = 2
 EXIT_FAILURE = 1
+DATAPLANES = ("xdp", "python")
 
 
 def _vip(text: str) -> ipaddress.IPv4Address:
@@ -38,16 +42,25 @@ def _vip(text: str) -> ipaddress.IPv4Address:
 
 
 def cmd_director_attach(args: argparse.Namespace) -> int:
-    from pyvs.dataplane import xdp
+    from pyvs.dataplane import forwarder_process, xdp
 
+    if args.dataplane == "python":
+        forwarder_process.attach(args.ifaces)
+        return 0
+    for ifname in args.ifaces:
+        xdp.ifindex_of(ifname)  # a bad name changes nothing
+    forwarder_process.release(args.ifaces)  # one data plane per interface
     for ifname in args.ifaces:
         xdp.attach_director(ifname)
     return 0
 
 
 def cmd_director_detach(args: argparse.Namespace) -> int:
-    from pyvs.dataplane import xdp
+    from pyvs.dataplane import forwarder_process, xdp
 
+    for ifname in args.ifaces:
+        xdp.ifindex_of(ifname)
+    forwarder_process.release(args.ifaces)
     for ifname in args.ifaces:
         xdp.detach_director(ifname)
     return 0
@@ -85,7 +98,7 @@ def cmd_realserver_check(args: argparse.Namespace) -> int:
 def cmd_lab_seed(args: argparse.Namespace) -> int:
     from pyvs.lab import experiment
 
-    return 0 if experiment.run_seed(args.reals, keep=args.keep) else 1
+    return 0 if experiment.run_seed(args.reals, keep=args.keep, dataplane=args.dataplane) else 1
 
 
 def cmd_lab_down(args: argparse.Namespace) -> int:
@@ -94,6 +107,12 @@ def cmd_lab_down(args: argparse.Namespace) -> int:
     names = experiment.lab_down()
     print(f"removed {', '.join(names)}")
     return 0
+
+
+def _dataplane_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--dataplane", choices=DATAPLANES, default="xdp",
+                        help="xdp: the XDP program (default); python: the live Python forwarder "
+                             "(AF_PACKET, for hosts without XDP)")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -114,7 +133,10 @@ def build_parser() -> argparse.ArgumentParser:
         ("attach", cmd_director_attach, "load the director on interfaces"),
         ("detach", cmd_director_detach, "remove the director from interfaces"),
     ):
-        command(director, name, handler, text).add_argument("ifaces", nargs="+", metavar="IFACE")
+        sub = command(director, name, handler, text)
+        sub.add_argument("ifaces", nargs="+", metavar="IFACE")
+        if name == "attach":
+            _dataplane_option(sub)
 
     real = groups.add_parser("realserver", help="tunnel-mode real-server setup").add_subparsers(
         dest="command", required=True
@@ -134,6 +156,7 @@ def build_parser() -> argparse.ArgumentParser:
     seed = command(lab, "seed", cmd_lab_seed, "run the seed document's experiment in namespaces")
     seed.add_argument("--keep", action="store_true", help="leave the lab up (remove with `pyvs lab down`)")
     seed.add_argument("--reals", type=int, default=1, metavar="N", help="number of real servers (1-8)")
+    _dataplane_option(seed)
     command(lab, "down", cmd_lab_down, "remove the lab left up by `pyvs lab seed --keep`")
     return parser
 

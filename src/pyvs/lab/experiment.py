@@ -128,13 +128,13 @@ def print_report(lab: SeedLab, report: SeedReport, out: TextIO) -> None:
     section("evidence", [c.line() for c in report.checks])
 
 
-def run_seed(reals: int = 1, *, keep: bool = False, out: TextIO = sys.stdout) -> bool:
+def run_seed(reals: int = 1, *, keep: bool = False, out: TextIO = sys.stdout, dataplane: str = "xdp") -> bool:
     """`pyvs lab seed`: build, experiment, print, check; True when every check passes."""
     if keep:
         refuse_if_kept_lab_up()
     topology = Topology()
     try:
-        with seed_topology(reals, topology=topology) as lab:
+        with seed_topology(reals, topology=topology, dataplane=dataplane) as lab:
             report = run_experiment(lab)
             print_report(lab, report, out)
             if keep:

@@ -1,6 +1,6 @@
 """The seed lab's network (SEED.md), rebuilt in network namespaces on one machine.
 
-    client 10.1.1.1 ── router ── director 10.2.2.2, VIP 10.2.2.3 (XDP)
+    client 10.1.1.1 ── router ── director 10.2.2.2, VIP 10.2.2.3 (XDP, or the live Python data plane)
                           └── br-reals ── real1 10.3.3.3 [, real2 10.3.3.4, ...]
 
 The router routes between 10.1.1.0/24, 10.2.2.0/24 and 10.3.3.0/24 (a bridge
@@ -9,6 +9,8 @@ builds it, optionally runs the pyvs pieces (director attach, the seed's two
 ipvsadm lines, `pyvs realserver up`, an HTTP server per real server) and
 removes everything on exit. The e2e tests and the benchmarks use it; the
 experiment itself (captures, curl, evidence) is in pyvs.lab.experiment.
+`dataplane` is "xdp" (the director's XDP program) or "python" (`pyvs director
+attach --dataplane python`: the forwarder daemon over AF_PACKET).
 
 Veth facts this network respects: a frame that XDP transmits into a veth is
 dropped unless the receiving peer runs NAPI: GRO on is said to be enough, but
@@ -16,7 +18,8 @@ on this project's kernels only an XDP program on the peer is (so GRO on the
 router's veths and pyvs.lab.xdp_pass on its side of the director's link);
 veth TX checksum offload leaves TCP checksums for later, which an XDP program
 that copies the packet does not finish (so TX checksumming off on the client
-and the router).
+and the router). The python data plane sends with AF_PACKET, which needs
+neither, so its lab attaches no XDP program on the router.
 """
 
 from __future__ import annotations
@@ -43,6 +46,7 @@ ROUTER_DIRECTOR_SIDE = "10.2.2.254"
 ROUTER_REALS_SIDE = "10.3.3.254"
 MAX_REALS = 8
 IFACE = "eth0"  # every end host's one interface, as in the seed
+DATAPLANES = ("xdp", "python")
 REALS_BRIDGE = "br-reals"
 
 
@@ -70,6 +74,7 @@ class SeedLab:
     router_director_if: str = "to-director"
     router_real_ifs: list[str] = field(default_factory=list)
     iface: str = IFACE
+    dataplane: str = "xdp"
 
     @property
     def service(self) -> str:
@@ -139,15 +144,17 @@ class KeepAliveClient:
         self.process.stop()
 
 
-def build_network(topology: Topology, reals: int = 1) -> SeedLab:
+def build_network(topology: Topology, reals: int = 1, *, dataplane: str = "xdp") -> SeedLab:
     """Namespaces, links, addresses, routes, sysctls and offloads; no pyvs piece yet."""
     if not 1 <= reals <= MAX_REALS:
         raise LabError(f"reals must be between 1 and {MAX_REALS}")
+    if dataplane not in DATAPLANES:
+        raise LabError(f"dataplane must be one of {', '.join(DATAPLANES)}, not {dataplane!r}")
     t = topology
     client, router, director = (t.add_namespace(r) for r in ("client", "router", "director"))
     real_nss = [t.add_namespace(f"real{i + 1}") for i in range(reals)]
     lab = SeedLab(t, client, router, director, real_nss, [real_address(i) for i in range(reals)],
-                  router_real_ifs=[f"to-real{i + 1}" for i in range(reals)])
+                  router_real_ifs=[f"to-real{i + 1}" for i in range(reals)], dataplane=dataplane)
     # pyvs state outside the namespaces (pins in /sys/fs/bpf, /run/pyvs files)
     # must go before the namespaces do, whoever ran pyvs in them.
     t.on_close(lambda: director_cleanup(director))
@@ -167,8 +174,9 @@ def build_network(topology: Topology, reals: int = 1) -> SeedLab:
         f"net.ipv4.conf.{dev}.rp_filter": 0 for dev in ("all", "default", *router_ifs)}})
     for dev in (lab.router_client_if, lab.router_director_if, *lab.router_real_ifs):
         router.ethtool(dev, gro=True, tx=False)
-    # The director sends with XDP_TX into this veth: see pyvs.lab.xdp_pass.
-    attach_xdp_pass(router, lab.router_director_if)
+    if dataplane == "xdp":
+        # The director sends with XDP_TX into this veth: see pyvs.lab.xdp_pass.
+        attach_xdp_pass(router, lab.router_director_if)
 
     client.addr_add(IFACE, f"{CLIENT}/24")
     client.route_add("default", ROUTER_CLIENT_SIDE)
@@ -241,8 +249,8 @@ def real_cleanup(ns: Namespace) -> None:
 
 
 def attach_director(lab: SeedLab) -> None:
-    """`pyvs director attach eth0` in the director's namespace (undone at close)."""
-    lab.pyvs(lab.director, "director", "attach", IFACE)
+    """`pyvs director attach --dataplane DATAPLANE eth0` in the director's namespace (undone at close)."""
+    lab.pyvs(lab.director, "director", "attach", "--dataplane", lab.dataplane, IFACE)
 
 
 def add_service(lab: SeedLab, scheduler: str = "rr", weights: Sequence[int] | None = None) -> None:
@@ -270,17 +278,17 @@ def ensure_bpffs(path: str = "/sys/fs/bpf") -> None:
 @contextlib.contextmanager
 def seed_topology(
     reals: int = 1, *, pyvs: bool = True, services: bool = True, scheduler: str = "rr",
-    weights: Sequence[int] | None = None, topology: Topology | None = None,
+    weights: Sequence[int] | None = None, topology: Topology | None = None, dataplane: str = "xdp",
 ) -> Iterator[SeedLab]:
     """The seed lab, removed on exit (also on exceptions).
 
-    pyvs=False: the network only. pyvs=True: plus HTTP servers, the director's
-    XDP program, `pyvs realserver up` on every real server and, with
-    services=True, the virtual service with every real server (`scheduler`,
-    optional `weights`).
+    pyvs=False: the network only. pyvs=True: plus HTTP servers, the director
+    (`dataplane`: "xdp" or "python"), `pyvs realserver up` on every real
+    server and, with services=True, the virtual service with every real
+    server (`scheduler`, optional `weights`).
     """
     with topology or Topology() as t:
-        lab = build_network(t, reals)
+        lab = build_network(t, reals, dataplane=dataplane)
         problems = plain_routing_problems(lab)
         if problems:
             raise LabError("plain routing does not work: " + "; ".join(problems))

@@ -1,0 +1,1 @@
+"""pyvs processes that run in the background (the I/O shell around the pure packages)."""
