@@ -9,6 +9,7 @@ them, and tests compare them with the kernel's maps.
 from __future__ import annotations
 
 import ctypes
+import struct
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Generic, TypeVar, cast
@@ -107,6 +108,20 @@ class PerCpuMap(Generic[K, V]):
         buf = ctypes.create_string_buffer(self._stride * self.ncpus)
         libbpf.map_update(self.fd, key, buf)
 
+    def sum_all(self) -> list[tuple[int, ...]]:
+        """Every index's value, each field summed over CPUs, read in one batch."""
+        size = ctypes.sizeof(self.value_type)
+        _keys, values, count = libbpf.map_lookup_batch(self.fd, ctypes.sizeof(self.key_type),
+                                                       self._stride * self.ncpus, self.max_entries)
+        words = size // 8
+        fmt = f"<{words}Q"
+        rows = []
+        for i in range(count):
+            base = i * self._stride * self.ncpus
+            per_cpu = [struct.unpack_from(fmt, values, base + c * self._stride) for c in range(self.ncpus)]
+            rows.append(tuple(sum(col) for col in zip(*per_cpu, strict=True)))
+        return rows
+
     def put_cpu0(self, key: K, value: V) -> None:
         """Set CPU 0's value, keeping the others (the live Python data plane counts on CPU 0)."""
         buf = ctypes.create_string_buffer(self._stride * self.ncpus)
@@ -181,6 +196,14 @@ class DictPerCpuMap(Generic[K, V]):
 
     def zero(self, key: K) -> None:
         self.inner.delete(key)
+
+    def sum_all(self) -> list[tuple[int, ...]]:
+        words = ctypes.sizeof(self.inner.value_type) // 8
+        rows = []
+        for i in range(self.max_entries):
+            raw = self.inner.data.get(bytes(self.inner.key_type(i)), bytes(words * 8))
+            rows.append(struct.unpack(f"<{words}Q", raw))
+        return rows
 
     def put_cpu0(self, key: K, value: V) -> None:
         self.inner.put(key, value)

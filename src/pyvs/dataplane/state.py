@@ -108,7 +108,7 @@ class DirectorMaps:
             persist=DictMap(abi.PersistKey, abi.Persist, max_flows),
             svc_stats=DictPerCpuMap(U32, abi.Counters, max_services),
             real_stats=DictPerCpuMap(U32, abi.Counters, max_reals),
-            drops=DictPerCpuMap(U32, ctypes.c_uint64, len(DropReason) + 1),
+            drops=DictPerCpuMap(U32, ctypes.c_uint64, len(DropReason)),  # LB_DROP_MAX
         )
 
     def all(self) -> tuple[Any, ...]:
