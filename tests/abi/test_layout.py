@@ -52,6 +52,7 @@ def test_struct_layout_matches_btf(types: dict[str, dict[str, Any]], mirror: typ
 SHARED_ENUMS: list[tuple[str, type[enum.IntEnum], str]] = [
     ("lb_sched_kind", enums.Scheduler, "LB_SCHED_"),
     ("lb_fwd_method", enums.FwdMethod, "LB_FWD_"),
+    ("lb_svc_flag", enums.SvcFlag, "LB_SVC_F_"),
     ("lb_flow_state", enums.FlowState, "LB_FLOW_"),
     ("lb_drop_reason", enums.DropReason, "LB_DROP_"),
     ("lb_decap_counter", enums.DecapCounter, "LB_DECAP_"),

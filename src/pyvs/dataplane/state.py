@@ -24,7 +24,7 @@ from pyvs.control.config import Config
 from pyvs.dataplane import abi
 from pyvs.dataplane.base import Connection, Counters, RealStatus, ServiceStatus, sorted_services
 from pyvs.dataplane.maps import BpfMap, DictMap, DictPerCpuMap, PerCpuMap
-from pyvs.model.enums import DropReason, FlowState, Protocol, Scheduler
+from pyvs.model.enums import DropReason, FlowState, Protocol, Scheduler, SvcFlag
 from pyvs.model.errors import ConfigError, DataplaneError
 from pyvs.model.service import ServiceKey, VirtualService
 from pyvs.sched import SCHED_SLOTS, SchedState, resume, schedule_sequence, state_at
@@ -38,7 +38,7 @@ FLOW_TIMEOUT_S = {
     FlowState.CLOSE: 10,
     FlowState.UDP: 300,
 }
-_SVC_F_PERSISTENT = 1
+NSEC_PER_SEC = 1_000_000_000
 FREE_SVC_ID = 0xFFFFFFFF  # lb_real.svc_id of a free real server id
 U32 = ctypes.c_uint32
 
@@ -155,7 +155,7 @@ class MapDataplane:
         for key, value in self.maps.services.items():
             model_key = key.to_model()
             real_ids = by_svc.get(value.id, [])
-            timeout = value.timeout if value.flags & _SVC_F_PERSISTENT else None
+            timeout = value.timeout if value.flags & SvcFlag.PERSISTENT else None
             config[model_key] = VirtualService(
                 model_key, Scheduler(value.sched), timeout,
                 tuple(self._real_values[i].to_model() for i in real_ids))
@@ -242,7 +242,7 @@ class MapDataplane:
         value = abi.Svc(id=svc_id, sched=int(service.scheduler), bank=bank, sched_len=len(sequence),
                         sched_start=start, sched_state=state.encode(service.scheduler))
         if service.persistence_timeout is not None:
-            value.flags = _SVC_F_PERSISTENT
+            value.flags = SvcFlag.PERSISTENT
             value.timeout = service.persistence_timeout
         self.maps.services.put(abi.SvcKey.from_model(service.key), value)
         for real_id in kept.values():
@@ -286,7 +286,7 @@ class MapDataplane:
             real = self._real_values.get(flow.real_id)
             if real is None or real.gen != flow.real_gen:
                 continue
-            left = FLOW_TIMEOUT_S[FlowState(flow.state)] * 1_000_000_000 - (now - flow.last_seen_ns)
+            left = FLOW_TIMEOUT_S[FlowState(flow.state)] * NSEC_PER_SEC - (now - flow.last_seen_ns)
             if left >= 0:
                 yield key, flow, left
 
@@ -309,7 +309,7 @@ class MapDataplane:
                 (abi.from_be32(key.daddr), abi.from_be16(key.dport)),
                 (abi.from_be32(real.addr), abi.from_be16(real.port)),
                 FlowState(flow.state),
-                left // 1_000_000_000,
+                left // NSEC_PER_SEC,
             ))
         return result + self._persistence_templates()
 
@@ -325,13 +325,13 @@ class MapDataplane:
             if service is None or real is None or real.gen != tpl.real_gen:
                 continue
             svc_key, svc = service
-            left = svc.timeout * 1_000_000_000 - (now - tpl.last_seen_ns)
-            if not svc.flags & _SVC_F_PERSISTENT or left < 0:
+            left = svc.timeout * NSEC_PER_SEC - (now - tpl.last_seen_ns)
+            if not svc.flags & SvcFlag.PERSISTENT or left < 0:
                 continue
             result.append(Connection(
                 svc_key.protocol, (abi.from_be32(key.client), 0), (svc_key.address, svc_key.port),
                 (abi.from_be32(real.addr), abi.from_be16(real.port)), FlowState.NONE,
-                left // 1_000_000_000))
+                left // NSEC_PER_SEC))
         return result
 
     def status(self) -> list[ServiceStatus]:
@@ -363,9 +363,5 @@ class MapDataplane:
         return {reason: sum(v.value for v in self.maps.drops.get_all(U32(reason)))
                 for reason in range(self.maps.drops.max_entries)}
 
-    def real_ids(self, key: ServiceKey) -> list[int]:
-        """Ids of a service's real servers in insertion order (for tests and tools)."""
-        self.read()
-        return list(self._slots[key].real_ids)
 
 

@@ -8,15 +8,15 @@ import fcntl
 import ipaddress
 import os
 import socket
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager, suppress
+from collections.abc import Sequence
+from contextlib import suppress
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from pyvs.bpf import build
 from pyvs.dataplane import abi, libbpf, pins
-from pyvs.dataplane.maps import BpfMap, PerCpuMap
-from pyvs.dataplane.state import FLOW_TIMEOUT_S, DirectorMaps, MapDataplane
+from pyvs.dataplane.maps import BpfMap
+from pyvs.dataplane.state import FLOW_TIMEOUT_S, DecapMaps, DirectorMaps, MapDataplane
 from pyvs.model.errors import ConfigError, DataplaneError
 from pyvs.sched import SCHED_SLOTS
 
@@ -138,24 +138,12 @@ def decap_status(ifname: str) -> DecapStatus | None:
     if not (directory / "lb_decap_vips").exists():
         return None
     attached = libbpf.xdp_query_id(ifindex_of(ifname)) != 0
-
-    def addrs(name: str) -> list[ipaddress.IPv4Address]:
-        m = BpfMap.pinned(directory, name, U32, U32)
-        try:
-            return sorted(abi.from_be32(k.value) for k in m)
-        finally:
-            m.close()
-
-    return DecapStatus(attached, addrs("lb_decap_vips"), addrs("lb_decap_locals"))
-
-
-def decap_counters() -> list[int]:
-    """[packets, bytes, dropped] of the decapsulation program, summed over CPUs."""
-    m = PerCpuMap.pinned(_decap_dir(), "lb_decap_stats", U32, ctypes.c_uint64)
+    maps = DecapMaps.pinned(directory)
     try:
-        return [sum(v.value for v in m.get_all(U32(i))) for i in range(3)]
+        return DecapStatus(attached, sorted(abi.from_be32(k.value) for k in maps.vips),
+                           sorted(abi.from_be32(k.value) for k in maps.locals))
     finally:
-        m.close()
+        maps.close()
 
 
 def remove_pins() -> None:
@@ -190,14 +178,3 @@ class XdpDataplane(MapDataplane):
 
     def __exit__(self, *exc: object) -> None:
         self.close()
-
-
-@contextmanager
-def opened() -> Iterator[XdpDataplane]:
-    dataplane = XdpDataplane.open_pinned()
-    try:
-        yield dataplane
-    finally:
-        dataplane.close()
-
-

@@ -46,6 +46,12 @@ class Scheduler(enum.IntEnum):
         return self.name.lower()
 
 
+class SvcFlag(enum.IntEnum):
+    """Flags of a service (lb_svc_flag)."""
+
+    PERSISTENT = 1
+
+
 class FlowState(enum.IntEnum):
     """Connection state as IPVS tracks it for input-only (tunnel) flows (lb_flow_state)."""
 

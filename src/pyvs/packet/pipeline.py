@@ -17,8 +17,8 @@ import struct
 import sys
 
 from pyvs.dataplane import abi
-from pyvs.dataplane.state import FLOW_TIMEOUT_S, DecapMaps, DirectorMaps
-from pyvs.model.enums import Action, DecapCounter, DropReason, FlowState
+from pyvs.dataplane.state import FLOW_TIMEOUT_S, NSEC_PER_SEC, DecapMaps, DirectorMaps
+from pyvs.model.enums import Action, DecapCounter, DropReason, FlowState, SvcFlag
 from pyvs.packet import fib as fibmod
 from pyvs.packet.fib import Fib, FibResult
 from pyvs.packet.headers import (
@@ -44,19 +44,21 @@ from pyvs.packet.verdict import Verdict
 from pyvs.sched import SCHED_SLOTS
 
 U32 = ctypes.c_uint32
-NSEC_PER_SEC = 1_000_000_000
 U64 = (1 << 64) - 1
-SVC_F_PERSISTENT = 1
 TCP_FIN, TCP_SYN, TCP_RST, TCP_ACK = 0x01, 0x02, 0x04, 0x10
 ICMP_TTL = 64
 
 
+def add_u64(counters: object, index: int, by: int) -> None:
+    """counters[index] += by, for a per-CPU array of __u64 (the XDP programs' `*value += by`)."""
+    key = U32(index)
+    per_cpu = counters.get_all(key)  # type: ignore[attr-defined]
+    counters.put_cpu0(key, ctypes.c_uint64((per_cpu[0].value if per_cpu else 0) + by))  # type: ignore[attr-defined]
+
+
 def drop(maps: DirectorMaps, reason: DropReason) -> None:
     """Count a drop (lb_drops[reason] += 1)."""
-    key = U32(int(reason))
-    count = maps.drops.get_all(key)
-    total = (count[0].value if count else 0) + 1
-    maps.drops.put_cpu0(key, ctypes.c_uint64(total))
+    add_u64(maps.drops, int(reason), 1)
 
 
 def _verdict_drop(maps: DirectorMaps, data: bytearray, reason: DropReason) -> Verdict:
@@ -126,7 +128,7 @@ def flow_is_usable(maps: DirectorMaps, flow: abi.Flow, svc_id: int, syn_only: bo
 
 def persist_lookup(maps: DirectorMaps, svc: abi.Svc, client: int, now: int) -> abi.Persist | None:
     """The live persistence template of a client, refreshed."""
-    if not svc.flags & SVC_F_PERSISTENT:
+    if not svc.flags & SvcFlag.PERSISTENT:
         return None
     key = abi.PersistKey(svc_id=svc.id, client=client)
     tpl = maps.persist.get(key)
@@ -141,7 +143,7 @@ def persist_lookup(maps: DirectorMaps, svc: abi.Svc, client: int, now: int) -> a
 
 def persist_record(maps: DirectorMaps, svc: abi.Svc, client: int, real_id: int, real_gen: int,
                    now: int) -> None:
-    if svc.flags & SVC_F_PERSISTENT:
+    if svc.flags & SvcFlag.PERSISTENT:
         maps.persist.put(abi.PersistKey(svc_id=svc.id, client=client),
                          abi.Persist(last_seen_ns=now, real_id=real_id, real_gen=real_gen))
 
@@ -331,14 +333,8 @@ def process_director(frame_in: bytes, maps: DirectorMaps, fib: Fib, *, now_ns: i
 
 # -- decap_xdp.bpf.c -----------------------------------------------------------------
 
-def _bump(maps: DecapMaps, counter: DecapCounter, by: int) -> None:
-    key = U32(int(counter))
-    per_cpu = maps.stats.get_all(key)
-    maps.stats.put_cpu0(key, ctypes.c_uint64((per_cpu[0].value if per_cpu else 0) + by))
-
-
 def _drop_tunnel_packet(maps: DecapMaps, data: bytearray) -> Verdict:
-    _bump(maps, DecapCounter.DROPPED, 1)
+    add_u64(maps.stats, DecapCounter.DROPPED, 1)
     return Verdict(Action.DROP, bytes(data))
 
 
@@ -365,7 +361,7 @@ def process_decap(frame_in: bytes, maps: DecapMaps) -> Verdict:
     daddr = int.from_bytes(data[inner.l3_off + 16:inner.l3_off + 20], sys.byteorder)
     if maps.vips.get(U32(daddr)) is None:
         return Verdict(Action.PASS, bytes(data))
-    _bump(maps, DecapCounter.PACKETS, 1)
-    _bump(maps, DecapCounter.BYTES, inner.l3_len)
+    add_u64(maps.stats, DecapCounter.PACKETS, 1)
+    add_u64(maps.stats, DecapCounter.BYTES, inner.l3_len)
     trim_frame(data, outer.l3_off + outer.l3_len)
     return Verdict(Action.PASS, bytes(move_l2_header(data, outer.l3_off, outer.l4_off - outer.l3_off)))
