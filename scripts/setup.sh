@@ -5,7 +5,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 apt_packages=(clang llvm libbpf-dev libbpf1 bpftool linux-libc-dev gcc iproute2 ethtool
-              tcpdump curl wrk util-linux kmod procps nftables)
+              tcpdump curl wrk nginx util-linux kmod procps nftables)
 missing=()
 for pkg in "${apt_packages[@]}"; do
     dpkg -s "$pkg" >/dev/null 2>&1 || missing+=("$pkg")

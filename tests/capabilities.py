@@ -2,7 +2,8 @@
 
 Each probe returns None when the capability is there, or the reason it is
 not, and runs at most once per session. tests/conftest.py turns them into the
-markers needs_root, needs_netns, needs_bpf, needs_clang and needs_nft; fixtures that need
+markers needs_root, needs_netns, needs_bpf, needs_clang, needs_nft and
+needs_bench_tools; fixtures that need
 a capability outside a marked test call `require(name)`.
 
 Rule: with the environment variable CI set (non-empty), a missing capability
@@ -107,12 +108,19 @@ def probe_nft() -> str | None:
     return None if shutil.which("nft") else "needs nft (nftables, for the live Python data plane): not found"
 
 
+@cache
+def probe_bench_tools() -> str | None:
+    missing = [tool for tool in ("wrk", "nginx") if shutil.which(tool) is None]
+    return f"needs {' and '.join(missing)} (scripts/setup.sh installs them)" if missing else None
+
+
 PROBES: dict[str, Callable[[], str | None]] = {
     "needs_root": probe_root,
     "needs_netns": probe_netns,
     "needs_bpf": probe_bpf,
     "needs_clang": probe_clang,
     "needs_nft": probe_nft,
+    "needs_bench_tools": probe_bench_tools,
 }
 
 DESCRIPTIONS = {
@@ -121,6 +129,7 @@ DESCRIPTIONS = {
     "needs_bpf": "loads BPF programs and pins maps in bpffs",
     "needs_clang": "compiles BPF C with clang",
     "needs_nft": "runs nft (the live Python data plane's table)",
+    "needs_bench_tools": "runs wrk and nginx (the HTTP benchmark)",
 }
 
 

@@ -2,7 +2,7 @@
 
 `director` loads the director object (maps pinned in a private bpffs
 directory) inside a private network namespace whose routes and permanent
-neighbour entries make bpf_fib_lookup deterministic:
+neighbour entries make bpf_fib_lookup deterministic (pyvs.lab.fib_netns):
 
     lb0 10.2.2.2/24 (DIRECTOR_MAC) -- 10.3.3.0/24 via 10.2.2.254 (ROUTER_MAC, permanent)
                                    -- 10.5.5.0/24 via 10.2.2.253 (no neighbour entry)
@@ -18,7 +18,6 @@ from __future__ import annotations
 import ctypes
 import ipaddress
 import os
-import subprocess
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -26,54 +25,16 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from pyroute2 import netns as pr_netns
 
 from pyvs.control import config as cfg
 from pyvs.dataplane import libbpf, pins, xdp
 from pyvs.dataplane.libbpf import XdpMd
+from pyvs.lab import fib_netns as lab_fib
+from pyvs.lab.fib_netns import OTHER_MAC as OTHER_MAC  # re-exported for the tests
+from pyvs.lab.fib_netns import OTHER_ROUTER_MAC as OTHER_ROUTER_MAC
 from pyvs.model import FwdMethod, Protocol, RealServer, Scheduler, ServiceKey, VirtualService
 from pyvs.model.enums import Action
 from tests.vectors.frames import DIRECTOR_MAC, ROUTER_MAC
-
-OTHER_MAC = "02:00:00:00:09:02"
-OTHER_ROUTER_MAC = "02:00:00:00:09:fe"
-
-
-def _ip(ns: str, *args: str) -> None:
-    subprocess.run(["ip", "-n", ns, *args], check=True, capture_output=True)
-
-
-@contextmanager
-def fib_namespace() -> Iterator[str]:
-    """A namespace with the routes above, entered by this process; yields its name."""
-    if os.geteuid() != 0:
-        pytest.fail("BPF tests need root (CAP_BPF, CAP_NET_ADMIN)")
-    name = f"pyvs-bpf-{uuid.uuid4().hex[:8]}"
-    subprocess.run(["ip", "netns", "add", name], check=True)
-    try:
-        _ip(name, "link", "add", "lb0", "address", DIRECTOR_MAC, "type", "veth", "peer", "name", "rt0",
-            "address", ROUTER_MAC)
-        _ip(name, "link", "add", "lb1", "address", OTHER_MAC, "type", "veth", "peer", "name", "rt1",
-            "address", OTHER_ROUTER_MAC)
-        for link in ("lo", "lb0", "rt0", "lb1", "rt1"):
-            _ip(name, "link", "set", link, "up")
-        _ip(name, "addr", "add", "10.2.2.2/24", "dev", "lb0")
-        _ip(name, "addr", "add", "10.9.9.2/24", "dev", "lb1")
-        _ip(name, "neigh", "replace", "10.2.2.254", "lladdr", ROUTER_MAC, "dev", "lb0", "nud", "permanent")
-        _ip(name, "neigh", "replace", "10.9.9.254", "lladdr", OTHER_ROUTER_MAC, "dev", "lb1", "nud",
-            "permanent")
-        _ip(name, "route", "add", "10.3.3.0/24", "via", "10.2.2.254", "dev", "lb0")
-        _ip(name, "route", "add", "10.5.5.0/24", "via", "10.2.2.253", "dev", "lb0")
-        _ip(name, "route", "add", "10.6.6.0/24", "via", "10.2.2.254", "dev", "lb0", "mtu", "lock", "1000")
-        _ip(name, "route", "add", "10.4.4.0/24", "via", "10.9.9.254", "dev", "lb1")
-        subprocess.run(["ip", "netns", "exec", name, "sysctl", "-qw", "net.ipv4.ip_forward=1"], check=True)
-        pr_netns.pushns(name)
-        try:
-            yield name
-        finally:
-            pr_netns.popns()
-    finally:
-        subprocess.run(["ip", "netns", "del", name], check=False)
 
 
 @contextmanager
@@ -87,6 +48,15 @@ def private_pins() -> Iterator[Path]:
             yield root
         finally:
             pins.remove_dir(root)
+
+
+@contextmanager
+def fib_namespace() -> Iterator[str]:
+    """pyvs.lab.fib_netns's namespace with the MAC addresses of tests/vectors/frames.py."""
+    if os.geteuid() != 0:
+        pytest.fail("BPF tests need root (CAP_BPF, CAP_NET_ADMIN)")
+    with lab_fib.fib_namespace(director_mac=DIRECTOR_MAC, router_mac=ROUTER_MAC) as name:
+        yield name
 
 
 @pytest.fixture

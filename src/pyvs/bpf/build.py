@@ -17,7 +17,7 @@ from pathlib import Path
 from pyvs.model.errors import DataplaneError
 
 SOURCE_DIR = Path(__file__).resolve().parent
-OBJECTS = ("lb_xdp", "decap_xdp", "pass_xdp", "layout")
+OBJECTS = ("lb_xdp", "decap_xdp", "pass_xdp", "layout", "bench_xdp", "udpgen_xdp", "maglev_build")
 CFLAGS = ("-O2", "-g", "-target", "bpf", "-mcpu=v3", "-Wall", "-Wextra", "-Werror",
           "-Wno-unused-parameter")
 

@@ -60,8 +60,20 @@ static __always_inline int drop_tunnel_packet(void)
 	return XDP_DROP;
 }
 
+/*
+ * bench_xdp.bpf.c includes this file with PYVS_BENCH_WRAPPER defined, to run
+ * this very code behind its frame-restoring wrapper: there the body below is
+ * decap_process(), inlined into the wrapper, and the license is the
+ * wrapper's. The production build is untouched by this: splitting lb_decap
+ * into a call of an always-inline function instead made clang 14 allocate its
+ * registers differently.
+ */
+#ifndef PYVS_BENCH_WRAPPER
 SEC("xdp")
 int lb_decap(struct xdp_md *ctx)
+#else
+static __always_inline int decap_process(struct xdp_md *ctx)
+#endif
 {
 	void *data = (void *)(long)ctx->data;
 	void *data_end = (void *)(long)ctx->data_end;
@@ -102,4 +114,6 @@ int lb_decap(struct xdp_md *ctx)
 	return XDP_PASS;
 }
 
+#ifndef PYVS_BENCH_WRAPPER
 char _license[] SEC("license") = "GPL";
+#endif

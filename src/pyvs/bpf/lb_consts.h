@@ -10,8 +10,10 @@
 #ifndef LB_MAX_SERVICES
 #define LB_MAX_SERVICES 16384
 #endif
+/* One entry per (service, real server) pair: 16384 services of 8 real
+ * servers each. lb_real_stats is per CPU: 40 bytes x this x possible CPUs. */
 #ifndef LB_MAX_REALS
-#define LB_MAX_REALS 65536
+#define LB_MAX_REALS 131072
 #endif
 #ifndef LB_MAX_FLOWS
 #define LB_MAX_FLOWS 262144

@@ -171,8 +171,20 @@ static __always_inline int send_encapsulated(struct xdp_md *ctx, const struct bp
 	return bpf_redirect(fib->ifindex, 0);
 }
 
+/*
+ * bench_xdp.bpf.c includes this file with PYVS_BENCH_WRAPPER defined, to run
+ * this very code behind its frame-restoring wrapper: there the body below is
+ * director_process(), inlined into the wrapper, and the license is the
+ * wrapper's. The production build is untouched by this: splitting lb_director
+ * into a call of an always-inline function instead made clang 14 allocate its
+ * registers differently.
+ */
+#ifndef PYVS_BENCH_WRAPPER
 SEC("xdp")
 int lb_director(struct xdp_md *ctx)
+#else
+static __always_inline int director_process(struct xdp_md *ctx)
+#endif
 {
 	void *data = (void *)(long)ctx->data;
 	void *data_end = (void *)(long)ctx->data_end;
@@ -262,4 +274,6 @@ int lb_director(struct xdp_md *ctx)
 	return send_encapsulated(ctx, &fib, fib_rc, frame.l3_off);
 }
 
+#ifndef PYVS_BENCH_WRAPPER
 char _license[] SEC("license") = "GPL";
+#endif

@@ -12,6 +12,7 @@ edit.py and ipvsadm.run().
 from __future__ import annotations
 
 import enum
+import functools
 import ipaddress
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -118,25 +119,30 @@ LEGALITY: Final[Mapping[Cmd, Mapping[Opt, Need]]] = {
 
 def check_legality(cmd: Cmd, given: Iterable[Opt]) -> None:
     """ipvsadm's generic_opt_check(): raise for the first column that breaks the table."""
-    options = frozenset(given)
+    problem = _legality_problem(cmd, frozenset(given))
+    if problem is not None:
+        raise CliError(problem)
+
+
+@functools.cache  # -R checks thousands of lines with the same few option sets
+def _legality_problem(cmd: Cmd, options: frozenset[Opt]) -> str | None:
     row = LEGALITY[cmd]
     first_exclusive: Opt | None = None
     for opt in _COLUMNS:
         need = row[opt]
         if opt not in options:
             if need is Need.COMPULSORY:
-                raise CliError(f"You need to supply the '{opt.value}' option for the '{cmd.value}' command")
+                return f"You need to supply the '{opt.value}' option for the '{cmd.value}' command"
             continue
         if need is Need.ILLEGAL:
-            raise CliError(f"Illegal '{opt.value}' option with the '{cmd.value}' command")
+            return f"Illegal '{opt.value}' option with the '{cmd.value}' command"
         if need is Need.EXCLUSIVE:
             if first_exclusive is None:
                 first_exclusive = opt
                 continue
-            raise CliError(
-                f"The option '{opt.value}' conflicts with the '{first_exclusive.value}' "
-                f"option in the '{cmd.value}' command"
-            )
+            return (f"The option '{opt.value}' conflicts with the '{first_exclusive.value}' "
+                    f"option in the '{cmd.value}' command")
+    return None
 
 
 @dataclass(frozen=True, slots=True)

@@ -129,11 +129,14 @@ def _defined_service(command: Command, config: Config) -> ServiceKey:
     return key
 
 
+_ZERONET: Final = ipaddress.IPv4Network("0.0.0.0/8")
+_BROADCAST: Final = ipaddress.IPv4Address("255.255.255.255")
+_MULTICAST: Final = ipaddress.IPv4Network("224.0.0.0/4")
+
+
 def _check_unicast(address: ipaddress.IPv4Address) -> None:
     """The kernel's ip_vs_new_dest() takes unicast or local addresses only (EINVAL)."""
-    zeronet = address in ipaddress.IPv4Network("0.0.0.0/8")
-    broadcast = address == ipaddress.IPv4Address("255.255.255.255")
-    if zeronet or broadcast or address.is_multicast:
+    if address in _ZERONET or address == _BROADCAST or address in _MULTICAST:
         raise refused(INVALID_OPERATION)
 
 

@@ -27,6 +27,7 @@ from pyvs.cli.edit import apply
 from pyvs.cli.errors import EXIT_LIST, CliError, NotSupported, exit_status, message
 from pyvs.cli.parse import DEFAULT_PROGRAM, command_help, option_help, parse, try_help
 from pyvs.cli.render import IPVS_VERSION, ListFormat, list_all, list_connections, list_service, save
+from pyvs.control.config import Config, Draft
 from pyvs.dataplane.base import Dataplane
 from pyvs.model.errors import LbError, NoSuchService
 
@@ -164,7 +165,7 @@ def _restore(context: _Context) -> int:
     """-R: every line of stdin is one rule; all are applied in one commit, or none."""
     dataplane = context.plane()
     old = dataplane.read()
-    config = old
+    config: Config = Draft(old)
     for number, line in enumerate(context.stdin, start=1):
         words = rule_words(line, context.program)
         if not words:
@@ -172,6 +173,8 @@ def _restore(context: _Context) -> int:
         try:
             rule = parse(words, program=context.program, resolver=context.resolver)
             config = apply(_restorable(rule), config)
+            if not isinstance(config, Draft):  # -C returns a fresh, empty Config
+                config = Draft(config)
         except LbError as error:
             status = report(error, context.stderr, context.program)
             context.stderr.write(f"{context.program}: -R stopped at line {number}: no rule was restored\n")

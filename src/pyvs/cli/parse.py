@@ -17,14 +17,15 @@ command and option lines of the help text (command_help, option_help).
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Final
 
-from pyvs.cli.address import Resolver, SystemResolver, parse_host_port, string_to_number
+from pyvs.cli.address import HostPort, Resolver, SystemResolver, parse_host_port, string_to_number
 from pyvs.cli.command import Cmd, Command, Opt, check_legality
 from pyvs.cli.errors import EXIT_REFUSED, CliError, NotSupported
-from pyvs.cli.popt import Arity, Occurrence, OptionSpec, PoptError, Scanner
+from pyvs.cli.popt import Arity, Occurrence, OptionSpec, OptionTable, PoptError, Scanner
 from pyvs.model.enums import FwdMethod, Protocol
 from pyvs.model.service import DEFAULT_PERSISTENCE_TIMEOUT, ServiceKey
 
@@ -141,9 +142,24 @@ WORDS: Final[tuple[Word, ...]] = (
 
 _NO_OPS: Final = frozenset({"sort"})  # ipvsadm: "does nothing, for backwards compatibility"
 
-_SPECS: Final = tuple(OptionSpec(word, word.long, word.short, word.arity) for word in WORDS)
+_OPTIONS: Final = OptionTable(OptionSpec(word, word.long, word.short, word.arity) for word in WORDS)
 
 # -- parse ----------------------------------------------------------------------
+
+
+
+@functools.lru_cache(maxsize=4096)
+def _system_host_port(text: str, protocol: Protocol | None) -> HostPort | None:
+    return parse_host_port(text, protocol, SystemResolver())
+
+
+def _host_port(text: str, protocol: Protocol | None, resolver: Resolver) -> HostPort | None:
+    """parse_host_port(), remembered for the system's resolver: -R files name the
+    same addresses over and over (a VIP on every line of its service, the same
+    real servers under every service)."""
+    if type(resolver) is SystemResolver:
+        return _system_host_port(text, protocol)
+    return parse_host_port(text, protocol, resolver)
 
 
 @dataclass
@@ -182,7 +198,7 @@ def parse(
     """
     if not argv:
         return Command(Cmd.LIST, program)  # ipvsadm alone lists the table
-    scanner = Scanner(argv, _SPECS)
+    scanner = Scanner(argv, _OPTIONS)
     occurrences = iter(scanner)
     kind = _first_command(occurrences, program)
     if not kind.needs_dataplane:
@@ -236,7 +252,7 @@ def _service(protocol: Protocol) -> Callable[[_Draft, str | None], None]:
     def handle(draft: _Draft, value: str | None) -> None:
         draft.set_option(Opt.SERVICE)
         draft.protocol = protocol
-        parsed = parse_host_port(_value(value), protocol, draft.resolver)
+        parsed = _host_port(_value(value), protocol, draft.resolver)
         if parsed is None:
             raise CliError("illegal virtual server address[:port] specified")
         draft.address = parsed.address
@@ -263,7 +279,7 @@ def _persistent(draft: _Draft, value: str | None) -> None:
 
 def _server(draft: _Draft, value: str | None) -> None:
     draft.set_option(Opt.SERVER)
-    parsed = parse_host_port(_value(value), draft.protocol, draft.resolver)
+    parsed = _host_port(_value(value), draft.protocol, draft.resolver)
     if parsed is None:
         raise CliError("illegal real server address[:port] specified")
     draft.real_address = parsed.address

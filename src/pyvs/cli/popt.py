@@ -67,6 +67,15 @@ class PoptError(CliError):
         self.reason = reason
 
 
+class OptionTable(Generic[K]):
+    """The options popt knows, indexed once (pyvsadm -R scans every line with them)."""
+
+    def __init__(self, specs: Iterable[OptionSpec[K]]) -> None:
+        specs = list(specs)
+        self.long = {spec.long: spec for spec in specs}
+        self.short = {spec.short: spec for spec in specs if spec.short is not None}
+
+
 class Scanner(Generic[K]):
     """Iterate over the options of argv (argv[0], the program, excluded).
 
@@ -74,12 +83,11 @@ class Scanner(Generic[K]):
     goes; read it after the iteration ended.
     """
 
-    def __init__(self, argv: Sequence[str], specs: Iterable[OptionSpec[K]]) -> None:
+    def __init__(self, argv: Sequence[str], table: OptionTable[K]) -> None:
         self._argv = list(argv)
         self._next = 0
-        specs = list(specs)
-        self._long = {spec.long: spec for spec in specs}
-        self._short = {spec.short: spec for spec in specs if spec.short is not None}
+        self._long = table.long
+        self._short = table.short
         self.leftovers: list[str] = []
 
     def __iter__(self) -> Iterator[Occurrence[K]]:

@@ -101,6 +101,12 @@ def cmd_lab_seed(args: argparse.Namespace) -> int:
     return 0 if experiment.run_seed(args.reals, keep=args.keep, dataplane=args.dataplane) else 1
 
 
+def cmd_bench(args: argparse.Namespace) -> int:
+    from pyvs.bench import main as bench
+
+    return bench.run(args)
+
+
 def cmd_lab_down(args: argparse.Namespace) -> int:
     from pyvs.lab import experiment
 
@@ -117,7 +123,7 @@ def _dataplane_option(parser: argparse.ArgumentParser) -> None:
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="pyvs", description="pyvs: LVS tunnel mode with an XDP data plane")
-    groups = parser.add_subparsers(dest="group", required=True, metavar="{director,realserver,lab}")
+    groups = parser.add_subparsers(dest="group", required=True, metavar="{director,realserver,lab,bench}")
 
     def command(
         group: Any, name: str, handler: Callable[[argparse.Namespace], int], help_text: str
@@ -158,6 +164,14 @@ def build_parser() -> argparse.ArgumentParser:
     seed.add_argument("--reals", type=int, default=1, metavar="N", help="number of real servers (1-8)")
     _dataplane_option(seed)
     command(lab, "down", cmd_lab_down, "remove the lab left up by `pyvs lab seed --keep`")
+
+    from pyvs.bench.main import add_arguments as bench_arguments
+
+    bench = groups.add_parser("bench", help="benchmarks in namespaces: table and bench/results/latest.json",
+                              description="run the benchmarks in network namespaces; print the table and "
+                                          "write bench/results/latest.json")
+    bench.set_defaults(handler=cmd_bench)
+    bench_arguments(bench)
     return parser
 
 

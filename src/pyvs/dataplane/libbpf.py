@@ -312,5 +312,19 @@ def prog_test_run(prog_fd: int, data: bytes, *, ctx: XdpMd | None = None, repeat
     return opts.retval, data_out.raw[: opts.data_size_out], opts.duration
 
 
+def prog_run_syscall(prog_fd: int, ctx: ctypes.Structure) -> int:
+    """Run a SEC("syscall") program once on `ctx`; return its return value (signed).
+
+    BPF_PROG_TEST_RUN refuses packet data, ctx_out, repeat and flags for these
+    programs: the context goes in through ctx_in only, and the kernel copies
+    it back there afterwards, so `ctx` holds what the program wrote into it.
+    """
+    opts = BpfTestRunOpts(sz=ctypes.sizeof(BpfTestRunOpts))
+    opts.ctx_in = ctypes.cast(ctypes.pointer(ctx), ctypes.c_void_p)
+    opts.ctx_size_in = ctypes.sizeof(ctx)
+    check(_LIB.bpf_prog_test_run_opts(prog_fd, ctypes.byref(opts)), "BPF_PROG_TEST_RUN (syscall program)")
+    return ctypes.c_int32(opts.retval).value
+
+
 def close_fd(fd: int) -> None:
     os.close(fd)

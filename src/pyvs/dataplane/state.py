@@ -13,9 +13,10 @@ entry that flips the bank, and only then are removed real servers freed.
 from __future__ import annotations
 
 import ctypes
+import heapq
 import ipaddress
 import time
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -120,6 +121,32 @@ class DirectorMaps:
             handle.close()
 
 
+class _IdPool:
+    """Free map slots, lowest first (what a scan from 0 would find) in O(log n).
+
+    Built from the ids in use when the maps are read; ids above the highest
+    one in use are all free, so only the holes below it are kept.
+    """
+
+    def __init__(self, used: Iterable[int], limit: int, what: str) -> None:
+        taken = set(used)
+        self._next = max(taken, default=-1) + 1
+        self._holes = [i for i in range(self._next) if i not in taken]  # ascending: a valid heap
+        self._limit = limit
+        self._what = what
+
+    def take(self) -> int:
+        if self._holes:
+            return heapq.heappop(self._holes)
+        if self._next >= self._limit:
+            raise DataplaneError(28, f"too many {self._what}")
+        self._next += 1
+        return self._next - 1
+
+    def give_back(self, slot: int) -> None:
+        heapq.heappush(self._holes, slot)
+
+
 @dataclass
 class _ServiceSlots:
     """Where one service sits in the maps, as read back from them."""
@@ -137,6 +164,8 @@ class MapDataplane:
         self._slots: dict[ServiceKey, _ServiceSlots] = {}
         self._real_values: dict[int, abi.Real] = {}
         self._max_gen = 0
+        self._svc_ids = _IdPool((), maps.svc_stats.max_entries, "virtual services")
+        self._real_ids = _IdPool((), maps.reals.max_entries, "real servers")
 
     # -- reading -----------------------------------------------------------
 
@@ -160,6 +189,9 @@ class MapDataplane:
                 model_key, Scheduler(value.sched), timeout,
                 tuple(self._real_values[i].to_model() for i in real_ids))
             self._slots[model_key] = _ServiceSlots(value.id, value, real_ids)
+        self._svc_ids = _IdPool((s.svc_id for s in self._slots.values()), self.maps.svc_stats.max_entries,
+                                "virtual services")
+        self._real_ids = _IdPool(self._real_values, self.maps.reals.max_entries, "real servers")
         return config
 
     # -- writing -----------------------------------------------------------
@@ -172,19 +204,6 @@ class MapDataplane:
             if old.get(key) != service:
                 self._write_service(service)
 
-    def _free_service_id(self) -> int:
-        used = {slots.svc_id for slots in self._slots.values()}
-        for svc_id in range(self.maps.svc_stats.max_entries):
-            if svc_id not in used:
-                return svc_id
-        raise DataplaneError(28, "too many virtual services")
-
-    def _free_real_id(self) -> int:
-        for real_id in range(self.maps.reals.max_entries):
-            if real_id not in self._real_values:
-                return real_id
-        raise DataplaneError(28, "too many real servers")
-
     def _next_gen(self) -> int:
         self._max_gen += 1
         return self._max_gen
@@ -193,7 +212,7 @@ class MapDataplane:
         slots = self._slots.get(service.key)
         existing = slots is not None
         if slots is None:
-            svc_id = self._free_service_id()
+            svc_id = self._svc_ids.take()
             slots = _ServiceSlots(svc_id, abi.Svc(id=svc_id, bank=1), [])
             self.maps.svc_stats.zero(U32(svc_id))
             self._add_vip_addr(service.key.address)
@@ -218,7 +237,7 @@ class MapDataplane:
                 real_id = found
                 gen = self._real_values[real_id].gen
             else:
-                real_id = self._free_real_id()
+                real_id = self._real_ids.take()
                 gen = self._next_gen()
                 self.maps.real_stats.zero(U32(real_id))
             real_value = abi.Real.from_model(real, svc_id=svc_id, gen=gen)
@@ -251,10 +270,12 @@ class MapDataplane:
 
     def _free_real(self, real_id: int) -> None:
         gen = self._real_values.pop(real_id).gen
+        self._real_ids.give_back(real_id)
         self.maps.reals.put(U32(real_id), abi.Real(svc_id=FREE_SVC_ID, gen=gen))
 
     def _remove_service(self, key: ServiceKey) -> None:
         slots = self._slots.pop(key)
+        self._svc_ids.give_back(slots.svc_id)
         self.maps.services.delete(abi.SvcKey.from_model(key))
         for real_id in slots.real_ids:
             self._free_real(real_id)

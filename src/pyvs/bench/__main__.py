@@ -1,0 +1,5 @@
+import sys
+
+from pyvs.bench.main import main
+
+sys.exit(main())
