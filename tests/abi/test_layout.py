@@ -49,6 +49,15 @@ def test_struct_layout_matches_btf(types: dict[str, dict[str, Any]], mirror: typ
     assert py_members == c_members
 
 
+TOOL_CASES = [(mirror, obj) for mirror, tool in abi.TOOL_STRUCTS for obj in ("layout", tool)]
+
+
+@pytest.mark.parametrize(("mirror", "obj"), TOOL_CASES,
+                         ids=[f"{m._c_name_}-{o}" for m, o in TOOL_CASES])  # type: ignore[attr-defined]
+def test_tool_struct_layout_matches_btf(mirror: type[ctypes.Structure], obj: str) -> None:
+    test_struct_layout_matches_btf(btf_types(obj), mirror)
+
+
 SHARED_ENUMS: list[tuple[str, type[enum.IntEnum], str]] = [
     ("lb_sched_kind", enums.Scheduler, "LB_SCHED_"),
     ("lb_fwd_method", enums.FwdMethod, "LB_FWD_"),

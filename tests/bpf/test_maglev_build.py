@@ -2,18 +2,14 @@
 
 from __future__ import annotations
 
-import ctypes
 import errno
-import json
 import random
-import subprocess
 from collections.abc import Iterator
 from ipaddress import IPv4Address
 
 import pytest
 
-from pyvs.bpf import build
-from pyvs.dataplane.maglev_kernel import BACKEND_WORDS, KernelMaglev, MaglevArgs, build_table_in_kernel
+from pyvs.dataplane.maglev_kernel import KernelMaglev, build_table_in_kernel
 from pyvs.model.errors import DataplaneError
 from pyvs.sched.maglev import Backend, build_table, populate, table_inputs
 
@@ -110,16 +106,3 @@ def test_kernel_rejects_bad_input(kernel: KernelMaglev) -> None:
     # and the object still works afterwards
     params, turns = table_inputs(random_backends(random.Random(2), 4, [1, 2, 3, 4]), 251)
     assert kernel.build(params, turns, 251) == populate(params, turns, 251)
-
-
-def test_python_mirrors_match_btf() -> None:
-    dump = subprocess.run(["bpftool", "btf", "dump", "file", str(build.object_path("maglev_build")), "-j"],
-                          check=True, capture_output=True, text=True)
-    structs = {t["name"]: t for t in json.loads(dump.stdout)["types"] if t["kind"] == "STRUCT"}
-    args = structs["maglev_args"]
-    assert ctypes.sizeof(MaglevArgs) == args["size"]
-    assert [(m["name"], m["bits_offset"] // 8) for m in args["members"]] == \
-        [(name, getattr(MaglevArgs, name).offset) for name, *_ in MaglevArgs._fields_]
-    backend = structs["maglev_backend"]
-    assert [m["name"] for m in backend["members"]] == ["offset", "skip", "turns", "next"]
-    assert backend["size"] == BACKEND_WORDS * 4

@@ -71,22 +71,7 @@ MAX_SERVICES, MAX_REALS = 64, 256  # small maps: the flow table keeps the produc
 
 # What bench_push_ipip writes: 10.2.2.2 -> 10.3.3.3, protocol 4, DF, TTL 64, total length 60.
 FLOOR_HEADER = bytes.fromhex("45 00 00 3c 00 00 40 00 40 04 21 b5 0a 02 02 02 0a 03 03 03")
-BENCH_TPL_MAX = 128
 U32_MASK = 0xFFFFFFFF  # bench_state.counter wraps as a u32
-
-
-class BenchState(ctypes.Structure):
-    """struct bench_state of bpf/bench_xdp.bpf.c: the wrappers' parameters (the object's .bss)."""
-
-    _c_name_ = "bench_state"
-    _fields_ = [
-        ("tpl_len", ctypes.c_uint32),
-        ("new_flow", ctypes.c_uint32),
-        ("counter", ctypes.c_uint32),
-        ("pad", ctypes.c_uint32),
-        ("tail", ctypes.c_uint64),
-        ("tpl", ctypes.c_uint8 * BENCH_TPL_MAX),
-    ]
 
 
 # -- frames ---------------------------------------------------------------------
@@ -191,23 +176,24 @@ class Wrappers:
             self.obj.load()
             self._state_fd = self.obj.map_fd(".bss")
             size = libbpf.map_info(self._state_fd).value_size
-            if size != ctypes.sizeof(BenchState):
-                raise RuntimeError(f"bench_xdp's .bss has {size} bytes, BenchState "
-                                   f"{ctypes.sizeof(BenchState)}: the two are out of step")
+            if size != ctypes.sizeof(abi.BenchState):
+                raise RuntimeError(f"bench_xdp's .bss has {size} bytes, abi.BenchState "
+                                   f"{ctypes.sizeof(abi.BenchState)}: the two are out of step")
         except BaseException:
             self.obj.close()
             raise
         self.template = b""
 
-    def state(self) -> BenchState:
-        state = BenchState()
+    def state(self) -> abi.BenchState:
+        state = abi.BenchState()
         libbpf.map_lookup(self._state_fd, ctypes.c_uint32(0), state)
         return state
 
     def set_template(self, frame: bytes, *, new_flow: bool = False) -> None:
         """The frame every run starts from; new_flow: each run rewrites it into a new flow."""
-        if not ETH_HLEN <= len(frame) <= BENCH_TPL_MAX:
-            raise ValueError(f"a template frame has {ETH_HLEN} to {BENCH_TPL_MAX} bytes, not {len(frame)}")
+        if not ETH_HLEN <= len(frame) <= abi.BENCH_TPL_MAX:
+            raise ValueError(f"a template frame has {ETH_HLEN} to {abi.BENCH_TPL_MAX} bytes, "
+                             f"not {len(frame)}")
         state = self.state()  # keeps the counter: flows stay new across calls
         state.tpl_len = len(frame)
         state.new_flow = int(new_flow)

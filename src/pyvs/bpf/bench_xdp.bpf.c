@@ -33,22 +33,7 @@
 #include "lb_xdp.bpf.c"
 #include "decap_xdp.bpf.c"
 
-#define BENCH_TPL_MAX 128
-
-/*
- * The run's parameters and the new-flow counter, a global (the object's .bss
- * map) that Python reads and writes between runs; mirrored by
- * pyvs.bench.prog_cost.BenchState.
- */
-struct bench_state {
-	__u32 tpl_len;		/* bytes of tpl in use; outside [ETH_HLEN, BENCH_TPL_MAX]: abort */
-	__u32 new_flow;		/* 1: each run rewrites the client's address and port */
-	__u32 counter;		/* runs done in new-flow mode (the next run's flow number) */
-	__u32 pad;
-	__u64 tail;		/* the last 8 bytes of the template */
-	__u8 tpl[BENCH_TPL_MAX];	/* the frame every run starts from */
-};
-
+/* struct bench_state: lb_shared.h (mirrored by pyvs.dataplane.abi.BenchState). */
 struct bench_state bench;
 
 /*

@@ -22,6 +22,10 @@ struct lb_layout {
 	enum lb_flow_timeout flow_timeout;
 	enum lb_drop_reason drop_reason;
 	enum lb_decap_counter decap_counter;
+	struct bench_state bench_state;
+	struct udpgen_state udpgen_state;
+	struct maglev_backend maglev_backend;
+	struct maglev_args maglev_args;
 };
 
 struct lb_layout lb_layout_anchor __attribute__((section(".data"), used));

@@ -166,4 +166,60 @@ struct lb_counters {
 };
 _Static_assert(sizeof(struct lb_counters) == 40, "lb_counters ABI");
 
+/*
+ * The tools' structs: the benchmark wrappers (bench_xdp.bpf.c), the UDP
+ * generator (udpgen_xdp.bpf.c) and the in-kernel Maglev build
+ * (maglev_build.bpf.c). Not the director's ABI, but shared with Python all
+ * the same, so they live here and tests/abi checks their mirrors too.
+ */
+#define BENCH_TPL_MAX 128
+
+/* bench_xdp's global (its .bss): the run's parameters and the new-flow counter. */
+struct bench_state {
+	__u32 tpl_len;		/* bytes of tpl in use; outside [ETH_HLEN, BENCH_TPL_MAX]: abort */
+	__u32 new_flow;		/* 1: each run rewrites the client's address and port */
+	__u32 counter;		/* runs done in new-flow mode (the next run's flow number) */
+	__u32 pad;
+	__u64 tail;		/* the last 8 bytes of the template */
+	__u8 tpl[BENCH_TPL_MAX];	/* the frame every run starts from */
+};
+_Static_assert(sizeof(struct bench_state) == 152, "bench_state ABI");
+
+/* udpgen_xdp's global (its .bss): what every frame carries, and where the run stands. */
+struct udpgen_state {
+	__u8 dst_mac[6];
+	__u8 src_mac[6];
+	__be32 saddr;
+	__be32 daddr;
+	__u16 sport_base;	/* host order: the program adds to it */
+	__be16 dport;
+	__u32 sources;		/* how many source ports; 0 counts as 1 */
+	__u32 next_source;	/* 0 .. sources-1: the next frame's port is sport_base + this */
+	__u32 addrs;		/* how many source addresses; 0 counts as 1 */
+	__u32 next_addr;	/* 0 .. addrs-1: the next frame's address is saddr + this */
+	__u64 sequence;		/* frames built so far */
+};
+_Static_assert(sizeof(struct udpgen_state) == 48, "udpgen_state ABI");
+
+/* Value of maglev_backends: one backend's permutation and turn. */
+struct maglev_backend {
+	__u32 offset; /* in: first slot of its permutation, < m */
+	__u32 skip;   /* in: step through the permutation, 1 .. m-1 */
+	__u32 turns;  /* in: slots claimed in a row per round; 0: none */
+	__u32 next;   /* loop state: the next slot to try */
+};
+_Static_assert(sizeof(struct maglev_backend) == 16, "maglev_backend ABI");
+
+/* maglev_build's context: BPF_PROG_TEST_RUN copies it back to user space. */
+struct maglev_args {
+	__u32 m;      /* in: table size, prime, <= maglev_table's max_entries */
+	__u32 n;      /* in: backends in maglev_backends[0 .. n) */
+	__u32 budget; /* in: bpf_loop iterations allowed in this run; 0 or > 1 << 23: 1 << 23 */
+	__u32 start;  /* in: 1 starts a build, 0 goes on with the one under way */
+	__u32 done;   /* out: 1 once every slot is claimed */
+	__u32 filled; /* out: slots claimed so far */
+	__u64 probes; /* out: slots tested since the start */
+};
+_Static_assert(sizeof(struct maglev_args) == 32, "maglev_args ABI");
+
 #endif /* LB_SHARED_H */

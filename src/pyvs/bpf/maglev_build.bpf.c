@@ -31,26 +31,12 @@
 #include <linux/errno.h>
 #include <bpf/bpf_helpers.h>
 
+#include "lb_shared.h"
+
 #define MAGLEV_LOOP_MAX (1u << 23) /* bpf_loop's limit on iterations per call */
 #define PROBES_PER_ITER 64
 
-struct maglev_backend {
-	__u32 offset; /* in: first slot of its permutation, < m */
-	__u32 skip;   /* in: step through the permutation, 1 .. m-1 */
-	__u32 turns;  /* in: slots claimed in a row per round; 0: none */
-	__u32 next;   /* loop state: the next slot to try */
-};
-
-/* The program's context: BPF_PROG_TEST_RUN copies it back to user space. */
-struct maglev_args {
-	__u32 m;      /* in: table size, prime, <= maglev_table's max_entries */
-	__u32 n;      /* in: backends in maglev_backends[0 .. n) */
-	__u32 budget; /* in: bpf_loop iterations allowed in this run; 0 or > 1 << 23: 1 << 23 */
-	__u32 start;  /* in: 1 starts a build, 0 goes on with the one under way */
-	__u32 done;   /* out: 1 once every slot is claimed */
-	__u32 filled; /* out: slots claimed so far */
-	__u64 probes; /* out: slots tested since the start */
-};
+/* struct maglev_backend, struct maglev_args: lb_shared.h (mirrored in pyvs.dataplane.abi). */
 
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);

@@ -33,27 +33,14 @@
 #include <bpf/bpf_endian.h>
 #include <bpf/bpf_helpers.h>
 
+#include "lb_shared.h"
+
 #define GEN_FRAME_LEN 60
 #define GEN_PAYLOAD_LEN (GEN_FRAME_LEN - sizeof(struct ethhdr) - sizeof(struct iphdr) - sizeof(struct udphdr))
 #define GEN_IP_DF 0x4000
 #define GEN_TTL 64
 
-/* Mirrored by pyvs.lab.udpgen.GenState: keep the two in step. */
-struct udpgen_state {
-	__u8 dst_mac[ETH_ALEN];
-	__u8 src_mac[ETH_ALEN];
-	__be32 saddr;
-	__be32 daddr;
-	__u16 sport_base;	/* host order: the program adds to it */
-	__be16 dport;
-	__u32 sources;		/* how many source ports; 0 counts as 1 */
-	__u32 next_source;	/* 0 .. sources-1: the next frame's port is sport_base + this */
-	__u32 addrs;		/* how many source addresses; 0 counts as 1 */
-	__u32 next_addr;	/* 0 .. addrs-1: the next frame's address is saddr + this */
-	__u64 sequence;		/* frames built so far */
-};
-
-_Static_assert(sizeof(struct udpgen_state) == 48, "udpgen_state layout changed: update pyvs.lab.udpgen");
+/* struct udpgen_state: lb_shared.h (mirrored by pyvs.dataplane.abi.UdpgenState). */
 _Static_assert(GEN_PAYLOAD_LEN == 18, "64-byte frames carry 18 bytes of UDP payload");
 
 struct udpgen_state gen;

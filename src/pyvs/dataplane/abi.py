@@ -133,6 +133,72 @@ ALL_STRUCTS: tuple[type[ctypes.Structure], ...] = (
     SvcKey, Svc, Real, FlowKey, Flow, PersistKey, Persist, Counters)
 
 
+# -- the tools' structs (benchmark wrappers, UDP generator, Maglev build) --------
+
+BENCH_TPL_MAX = 128
+
+
+class BenchState(ctypes.Structure):
+    """bench_xdp's .bss: the wrappers' parameters and new-flow counter."""
+
+    _c_name_ = "bench_state"
+    _fields_ = [
+        ("tpl_len", _u32),
+        ("new_flow", _u32),
+        ("counter", _u32),
+        ("pad", _u32),
+        ("tail", _u64),
+        ("tpl", _u8 * BENCH_TPL_MAX),
+    ]
+
+
+class UdpgenState(ctypes.Structure):
+    """udpgen_xdp's .bss: what every generated frame carries, and the run's position."""
+
+    _c_name_ = "udpgen_state"
+    _fields_ = [
+        ("dst_mac", _u8 * 6),
+        ("src_mac", _u8 * 6),
+        ("saddr", _u8 * 4),  # network order, as in the IPv4 header
+        ("daddr", _u8 * 4),
+        ("sport_base", _u16),  # host order
+        ("dport", _u8 * 2),  # network order
+        ("sources", _u32),
+        ("next_source", _u32),
+        ("addrs", _u32),
+        ("next_addr", _u32),
+        ("sequence", _u64),
+    ]
+
+
+class MaglevBackend(ctypes.Structure):
+    """Value of maglev_backends: one backend's permutation (offset, skip) and turns."""
+
+    _c_name_ = "maglev_backend"
+    _fields_ = [("offset", _u32), ("skip", _u32), ("turns", _u32), ("next", _u32)]
+
+
+class MaglevArgs(ctypes.Structure):
+    """maglev_build's context (in: m, n, budget, start; out: the rest)."""
+
+    _c_name_ = "maglev_args"
+    _fields_ = [
+        ("m", _u32),
+        ("n", _u32),
+        ("budget", _u32),
+        ("start", _u32),
+        ("done", _u32),
+        ("filled", _u32),
+        ("probes", _u64),
+    ]
+
+
+# Each tool struct and the object whose BTF must hold it besides layout.o.
+TOOL_STRUCTS: tuple[tuple[type[ctypes.Structure], str], ...] = (
+    (BenchState, "bench_xdp"), (UdpgenState, "udpgen_xdp"), (MaglevBackend, "maglev_build"),
+    (MaglevArgs, "maglev_build"))
+
+
 def addr_key(address: ipaddress.IPv4Address) -> ctypes.c_uint32:
     """Key of the address-keyed maps (lb_vip_addrs, lb_decap_vips, lb_decap_locals)."""
     return ctypes.c_uint32(be32(address))

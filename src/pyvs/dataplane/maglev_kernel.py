@@ -20,28 +20,14 @@ from array import array
 from collections.abc import Sequence
 
 from pyvs.bpf import build
-from pyvs.dataplane import libbpf
+from pyvs.dataplane import abi, libbpf
 from pyvs.model.errors import DataplaneError
 from pyvs.sched.maglev import Backend, check_table_size, table_inputs
 
 LOOP_MAX = 1 << 23  # bpf_loop's limit on iterations per run (MAGLEV_LOOP_MAX in the C)
 # An array map's elements sit round_up(value_size, 8) bytes apart in its mmapped area.
 TABLE_STRIDE = 8  # maglev_table: a __u32 per slot
-BACKEND_WORDS = 4  # struct maglev_backend: offset, skip, turns, next (16 bytes)
-
-
-class MaglevArgs(ctypes.Structure):
-    """struct maglev_args, the program's context (in: m, n, budget, start; out: the rest)."""
-
-    _fields_ = [
-        ("m", ctypes.c_uint32),
-        ("n", ctypes.c_uint32),
-        ("budget", ctypes.c_uint32),
-        ("start", ctypes.c_uint32),
-        ("done", ctypes.c_uint32),
-        ("filled", ctypes.c_uint32),
-        ("probes", ctypes.c_uint64),
-    ]
+BACKEND_WORDS = ctypes.sizeof(abi.MaglevBackend) // 4  # offset, skip, turns, next
 
 
 class KernelMaglev:
@@ -85,7 +71,7 @@ class KernelMaglev:
         if m > self.max_m or not 1 <= n <= self.max_backends:
             raise ValueError(f"table of {m} slots from {n} backends exceeds the maps "
                              f"({self.max_m} slots, {self.max_backends} backends)")
-        args = MaglevArgs(m=m, n=n, budget=budget, start=1)
+        args = abi.MaglevArgs(m=m, n=n, budget=budget, start=1)
         runs = 0
         while True:
             rc = libbpf.prog_run_syscall(self._prog, args)

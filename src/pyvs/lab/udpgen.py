@@ -50,7 +50,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
 from pyvs.bpf import build
-from pyvs.dataplane import libbpf
+from pyvs.dataplane import abi, libbpf
 from pyvs.model.enums import Action
 
 PROGRAM = "udpgen"
@@ -64,24 +64,6 @@ FIRST_STEP = 1024  # frames in the first syscall when unlimited
 SLICE = 0.05  # seconds per syscall when unlimited: the end of a timed run overshoots by about this
 TICK = 0.001  # seconds between sends when rate-limited
 STOP_SIGNALS = {signal.SIGINT, signal.SIGTERM}
-
-
-class GenState(ctypes.Structure):
-    """struct udpgen_state of bpf/udpgen_xdp.bpf.c (the whole .bss): keep the two in step."""
-
-    _fields_ = [
-        ("dst_mac", ctypes.c_uint8 * 6),
-        ("src_mac", ctypes.c_uint8 * 6),
-        ("saddr", ctypes.c_uint8 * 4),  # network order, as in the IPv4 header
-        ("daddr", ctypes.c_uint8 * 4),
-        ("sport_base", ctypes.c_uint16),  # host order
-        ("dport", ctypes.c_uint8 * 2),  # network order
-        ("sources", ctypes.c_uint32),
-        ("next_source", ctypes.c_uint32),
-        ("addrs", ctypes.c_uint32),
-        ("next_addr", ctypes.c_uint32),
-        ("sequence", ctypes.c_uint64),
-    ]
 
 
 @dataclass(frozen=True, slots=True)
@@ -136,7 +118,7 @@ class UdpGen:
         self.close()
 
     def configure(self, flow: Flow, *, sequence: int = 0, next_source: int = 0) -> None:
-        state = GenState(sport_base=flow.sport_base, sources=flow.sources, next_source=next_source,
+        state = abi.UdpgenState(sport_base=flow.sport_base, sources=flow.sources, next_source=next_source,
                          addrs=flow.addrs, sequence=sequence)
         state.dst_mac[:] = list(flow.dst_mac)
         state.src_mac[:] = list(flow.src_mac)
@@ -149,8 +131,8 @@ class UdpGen:
     def prog_fd(self) -> int:
         return self._prog
 
-    def state(self) -> GenState:
-        state = GenState()
+    def state(self) -> abi.UdpgenState:
+        state = abi.UdpgenState()
         libbpf.map_lookup(self._state, ctypes.c_uint32(0), state)
         return state
 
