@@ -81,7 +81,7 @@ from pyvs.lab.seed import (
 )
 from pyvs.lab.udpgen import FRAME_LEN, WIRE_LEN
 from pyvs.lab.xdp_pass import attach_xdp_pass
-from pyvs.model.enums import DropReason
+from pyvs.model.enums import DecapCounter, DropReason
 
 SECTION = "packet rate"
 UNIT = "kpps"
@@ -97,7 +97,6 @@ WARMUP_PPS = 50_000
 PYTHON_WARMUP_PPS = 1_000
 ROUTER_TABLE = "100"  # the router's table for what the director sends back (kernel forwarding only)
 DIRECTOR_DROPS = ("director_if_drops", "director_kernel_drops", "director_socket_drops")
-LB_DECAP_PACKETS, LB_DECAP_DROPPED = 0, 2  # enum lb_decap_counter
 SENT_LINE = re.compile(r"sent (\d+) frames in ([\d.]+) s")
 SKMEM_DROPS = re.compile(r"skmem:\([^)]*\bd(\d+)\)")
 
@@ -209,9 +208,9 @@ def counters(lab: SeedLab) -> dict[str, int]:
     kernel_ip = snmp(lab.director, "Ip")
     values = {
         "received": real_received(lab),
-        "decap_packets": sum(pinned_counter(ns, "decap", "lb_decap_stats", LB_DECAP_PACKETS)
+        "decap_packets": sum(pinned_counter(ns, "decap", "lb_decap_stats", DecapCounter.PACKETS)
                              for ns in lab.reals),
-        "decap_dropped": sum(pinned_counter(ns, "decap", "lb_decap_stats", LB_DECAP_DROPPED)
+        "decap_dropped": sum(pinned_counter(ns, "decap", "lb_decap_stats", DecapCounter.DROPPED)
                              for ns in lab.reals),
         "director_if_drops": link_drops(lab.director, IFACE),
         "director_kernel_drops": sum(kernel_ip[k] for k in ("InDiscards", "OutDiscards", "OutNoRoutes")),
