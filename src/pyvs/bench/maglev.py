@@ -2,8 +2,8 @@
 
 For N real servers (10, 100, 1,000) and table sizes M (65537, the Maglev
 paper's, and 655373), both builds start from the same per-backend (offset,
-skip, turns), computed once beforehand (hashing N backends takes well under a
-millisecond; `extra` has it):
+skip, turns), computed once beforehand and not timed in either (hashing the
+backends with BLAKE2b: about 5 ms for 1,000 here; `extra` has it):
 
 - python: pyvs.sched.maglev.populate, the reference.
 - kernel: writing the parameters into the mmapped map plus running
