@@ -172,3 +172,26 @@ def test_service_keys_sort_like_ipvsadm() -> None:
         ServiceKey(Protocol.TCP, IP("10.2.2.3"), 80),
     ]
     assert sorted(keys) == [keys[3], keys[2], keys[1], keys[0]]
+
+
+def test_a_plain_config_is_never_changed_by_an_edit(config: Config) -> None:
+    before = dict(config)
+    after = edits.add_real(config, WEB, RealServer(IP("10.3.3.5"), 80, 1))
+    assert after is not config and dict(config) == before
+    assert edits.delete_service(config, WEB) == {} and dict(config) == before
+
+
+def test_a_draft_is_edited_in_place_and_left_as_it_was_by_a_refused_edit(config: Config) -> None:
+    draft = edits.Draft(config)
+    r3 = RealServer(IP("10.3.3.5"), 80, 1)
+    assert edits.add_real(draft, WEB, r3) is draft
+    assert draft[WEB].reals == (R1, R2, r3)
+    assert edits.add_service(draft, VirtualService(DNS, Scheduler.RR)) is draft
+    assert edits.delete_service(draft, DNS) is draft and DNS not in draft
+    snapshot = dict(draft)
+    with pytest.raises(RealExists):
+        edits.add_real(draft, WEB, R1)
+    with pytest.raises(NoSuchService):
+        edits.delete_service(draft, DNS)
+    assert dict(draft) == snapshot
+    assert dict(config) == {WEB: web(R1, R2)}  # the Draft copied what it started from
