@@ -11,8 +11,9 @@ from scapy.layers.l2 import Ether
 from scapy.packet import Raw
 
 from pyvs.bench import packet_rate
-from pyvs.lab.udpgen import FRAME_LEN, Flow, UdpGen, mac_bytes
+from pyvs.lab.udpgen import FRAME_LEN, Flow, UdpGen
 from pyvs.model.enums import Action
+from pyvs.packet.headers import mac_bytes
 
 pytestmark = [pytest.mark.needs_root, pytest.mark.needs_bpf, pytest.mark.needs_clang]
 

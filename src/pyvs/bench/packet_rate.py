@@ -74,6 +74,7 @@ from pyvs.lab.seed import (
     ROUTER_DIRECTOR_SIDE,
     VIP,
     SeedLab,
+    add_service,
     ensure_bpffs,
     realservers_up,
     seed_topology,
@@ -186,21 +187,28 @@ def socket_drops(ns: Namespace) -> int:
     return sum(int(d) for d in SKMEM_DROPS.findall(out))
 
 
-def pinned_counter(ns: Namespace, subdir: str, name: str, index: int) -> int:
-    """Sum over CPUs of one entry of a per-CPU array pinned by pyvs in `ns` (0 if not pinned)."""
-    directory = pins.base_dir() / f"net{ns.inode}" / subdir
+def pinned_counters(ns: Namespace, subdir: str, name: str) -> list[int]:
+    """Every entry, summed over CPUs, of a per-CPU u64 array pinned by pyvs in `ns` ([] if not pinned)."""
+    directory = pins.netns_dir(ns.inode) / subdir
     if not (directory / name).exists():
-        return 0
+        return []
     counters = PerCpuMap.pinned(directory, name, ctypes.c_uint32, ctypes.c_uint64)
     try:
-        return sum(v.value for v in counters.get_all(ctypes.c_uint32(index)))
+        return [row[0] for row in counters.sum_all()]
     finally:
         counters.close()
 
 
 def pyvs_drops(ns: Namespace) -> dict[str, int]:
     """The director's drop counters by reason (lb_drops, the XDP and the Python data plane's)."""
-    return {reason.name.lower(): pinned_counter(ns, "", "lb_drops", reason) for reason in DropReason}
+    counts = pinned_counters(ns, "", "lb_drops")
+    return {reason.name.lower(): counts[reason] if counts else 0 for reason in DropReason}
+
+
+def decap_counter(lab: SeedLab, counter: DecapCounter) -> int:
+    """One decapsulation counter, summed over the real servers."""
+    per_real = (pinned_counters(ns, "decap", "lb_decap_stats") for ns in lab.reals)
+    return sum(counts[counter] for counts in per_real if counts)
 
 
 def counters(lab: SeedLab) -> dict[str, int]:
@@ -208,10 +216,8 @@ def counters(lab: SeedLab) -> dict[str, int]:
     kernel_ip = snmp(lab.director, "Ip")
     values = {
         "received": real_received(lab),
-        "decap_packets": sum(pinned_counter(ns, "decap", "lb_decap_stats", DecapCounter.PACKETS)
-                             for ns in lab.reals),
-        "decap_dropped": sum(pinned_counter(ns, "decap", "lb_decap_stats", DecapCounter.DROPPED)
-                             for ns in lab.reals),
+        "decap_packets": decap_counter(lab, DecapCounter.PACKETS),
+        "decap_dropped": decap_counter(lab, DecapCounter.DROPPED),
         "director_if_drops": link_drops(lab.director, IFACE),
         "director_kernel_drops": sum(kernel_ip[k] for k in ("InDiscards", "OutDiscards", "OutNoRoutes")),
         "director_socket_drops": socket_drops(lab.director),
@@ -326,11 +332,7 @@ def prepare_generator(lab: SeedLab) -> None:
 
 
 def add_udp_service(lab: SeedLab, scheduler: str = "rr", weights: Sequence[int] | None = None) -> None:
-    service = f"{VIP}:{PORT}"
-    lab.pyvsadm("-A", "-u", service, "-s", scheduler)
-    for i, real in enumerate(lab.real_addresses):
-        weight = [] if weights is None else ["-w", str(weights[i])]
-        lab.pyvsadm("-a", "-u", service, "-r", real, "-i", *weight)
+    add_service(lab, scheduler, weights, udp=True, port=PORT)
     if lab.dataplane == "python":
         time.sleep(0.5)  # the forwarder's nft guard follows lb_services every 0.1 s
 

@@ -46,7 +46,15 @@ from pyvs.lab.fib_netns import DIRECTOR_MAC, ROUTER_MAC, fib_namespace
 from pyvs.lab.ping import internet_checksum
 from pyvs.model import FwdMethod, Protocol, RealServer, Scheduler, ServiceKey, VirtualService
 from pyvs.model.enums import Action, DecapCounter, FlowState
-from pyvs.packet.headers import ETH_HLEN, ETH_P_IP, IP_DF, IPPROTO_IPIP, IPPROTO_TCP, ipv4_decrease_ttl
+from pyvs.packet.headers import (
+    ETH_HLEN,
+    ETH_P_IP,
+    IP_DF,
+    IPPROTO_IPIP,
+    IPPROTO_TCP,
+    ipv4_decrease_ttl,
+    mac_bytes,
+)
 
 SECTION = "per-packet cost"
 UNIT = "ns/packet"
@@ -77,12 +85,8 @@ U32_MASK = 0xFFFFFFFF  # bench_state.counter wraps as a u32
 # -- frames ---------------------------------------------------------------------
 
 
-def _mac(text: str) -> bytes:
-    return bytes.fromhex(text.replace(":", ""))
-
-
 def ethernet(packet: bytes, *, src_mac: str = ROUTER_MAC, dst_mac: str = DIRECTOR_MAC) -> bytes:
-    return _mac(dst_mac) + _mac(src_mac) + struct.pack("!H", ETH_P_IP) + packet
+    return mac_bytes(dst_mac) + mac_bytes(src_mac) + struct.pack("!H", ETH_P_IP) + packet
 
 
 def ipv4_header(src: IPv4, dst: IPv4, proto: int, payload_len: int, *, ttl: int = 64, ident: int = 1,

@@ -19,9 +19,11 @@ def base_dir() -> Path:
     return Path(os.environ.get("PYVS_BPF_ROOT", str(BPFFS / "pyvs")))
 
 
-def netns_dir() -> Path:
-    """This process's network namespace's directory of pinned maps."""
-    return base_dir() / f"net{os.stat('/proc/self/ns/net').st_ino}"
+def netns_dir(inode: int | None = None) -> Path:
+    """The directory of pinned maps of the network namespace with this inode (default: this process's)."""
+    if inode is None:
+        inode = os.stat("/proc/self/ns/net").st_ino
+    return base_dir() / f"net{inode}"
 
 
 def ensure_bpffs() -> None:

@@ -253,12 +253,15 @@ def attach_director(lab: SeedLab) -> None:
     lab.pyvs(lab.director, "director", "attach", "--dataplane", lab.dataplane, IFACE)
 
 
-def add_service(lab: SeedLab, scheduler: str = "rr", weights: Sequence[int] | None = None) -> None:
-    """The seed's ipvsadm lines: `-A -t VIP:80 -s rr`, then `-a -t VIP:80 -r REAL -i` per real."""
-    lab.pyvsadm("-A", "-t", lab.service, "-s", scheduler)
+def add_service(lab: SeedLab, scheduler: str = "rr", weights: Sequence[int] | None = None, *,
+                udp: bool = False, port: int = PORT) -> None:
+    """The seed's ipvsadm lines: `-A -t VIP:80 -s rr`, then `-a -t VIP:80 -r REAL -i` per real
+    (with `udp`, `-u` and `port` instead)."""
+    kind, service = ("-u" if udp else "-t"), f"{VIP}:{port}"
+    lab.pyvsadm("-A", kind, service, "-s", scheduler)
     for i, address in enumerate(lab.real_addresses):
         weight = [] if weights is None else ["-w", str(weights[i])]
-        lab.pyvsadm("-a", "-t", lab.service, "-r", address, "-i", *weight)
+        lab.pyvsadm("-a", kind, service, "-r", address, "-i", *weight)
 
 
 def realservers_up(lab: SeedLab) -> None:

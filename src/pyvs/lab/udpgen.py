@@ -52,6 +52,7 @@ from dataclasses import dataclass
 from pyvs.bpf import build
 from pyvs.dataplane import abi, libbpf
 from pyvs.model.enums import Action
+from pyvs.packet.headers import mac_bytes
 
 PROGRAM = "udpgen"
 STATE_MAP = ".bss"  # the program's one global, `gen`
@@ -86,13 +87,6 @@ class Flow:
             raise ValueError(f"source ports {self.sport_base}..+{self.sources} do not fit in 1..65535")
         if not 0 <= self.dport <= 0xFFFF:
             raise ValueError(f"bad destination port {self.dport}")
-
-
-def mac_bytes(text: str) -> bytes:
-    raw = bytes.fromhex(text.replace(":", ""))
-    if len(raw) != 6:
-        raise ValueError(f"bad MAC address {text!r}")
-    return raw
 
 
 class UdpGen:

@@ -12,6 +12,7 @@ import sys
 from dataclasses import dataclass
 
 ETH_HLEN = 14
+ETH_ALEN = 6
 VLAN_HLEN = 4
 ETH_P_IP = 0x0800
 ETH_P_8021Q = 0x8100
@@ -33,6 +34,14 @@ class Frame:
     l3_off: int = 0
     l4_off: int = 0
     l3_len: int = 0
+
+
+def mac_bytes(text: str) -> bytes:
+    """'02:00:00:00:01:fe' -> its 6 bytes; ValueError for anything else."""
+    raw = bytes.fromhex(text.replace(":", ""))
+    if len(raw) != ETH_ALEN:
+        raise ValueError(f"bad MAC address {text!r}")
+    return raw
 
 
 def parse_eth(data: bytes | bytearray, frame: Frame) -> int:
