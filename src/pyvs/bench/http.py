@@ -35,10 +35,6 @@ from pyvs.lab.seed import (
     PORT,
     VIP,
     SeedLab,
-    add_service,
-    attach_director,
-    ensure_bpffs,
-    realservers_up,
     seed_topology,
     served_by,
 )
@@ -263,17 +259,12 @@ def director_conns(lab: SeedLab) -> dict[str, int]:
 @contextmanager
 def http_lab() -> Iterator[SeedLab]:
     """The seed lab with two real servers running nginx, and the rr service over them."""
-    # pyvs=False and the pyvs steps below instead of seed_topology's own:
-    # its Python HTTP servers would hold port 80 that nginx needs.
-    with seed_topology(reals=REALS, pyvs=False) as lab:
-        ensure_bpffs()
+    # httpd=False: the lab's Python HTTP servers would hold port 80 that nginx needs.
+    with seed_topology(reals=REALS, httpd=False) as lab:
         servers = [start_nginx(lab, i) for i in range(REALS)]
         try:
             for ns, proc in zip(lab.reals, servers, strict=True):
                 wait_for_nginx(ns, proc)
-            realservers_up(lab)
-            attach_director(lab)
-            add_service(lab, "rr")
             lab.client.sysctl(CLIENT_SYSCTLS)
             # The real servers need no such settings: they only accept, so use
             # no ephemeral port, and a SYN that reuses a tuple still in their

@@ -282,13 +282,15 @@ def ensure_bpffs(path: str = "/sys/fs/bpf") -> None:
 def seed_topology(
     reals: int = 1, *, pyvs: bool = True, services: bool = True, scheduler: str = "rr",
     weights: Sequence[int] | None = None, topology: Topology | None = None, dataplane: str = "xdp",
+    httpd: bool = True,
 ) -> Iterator[SeedLab]:
     """The seed lab, removed on exit (also on exceptions).
 
     pyvs=False: the network only. pyvs=True: plus HTTP servers, the director
     (`dataplane`: "xdp" or "python"), `pyvs realserver up` on every real
     server and, with services=True, the virtual service with every real
-    server (`scheduler`, optional `weights`).
+    server (`scheduler`, optional `weights`). httpd=False leaves port 80 of
+    the real servers free for another HTTP server.
     """
     with topology or Topology() as t:
         lab = build_network(t, reals, dataplane=dataplane)
@@ -297,7 +299,8 @@ def seed_topology(
             raise LabError("plain routing does not work: " + "; ".join(problems))
         if pyvs:
             ensure_bpffs()
-            start_http_servers(lab)
+            if httpd:
+                start_http_servers(lab)
             realservers_up(lab)
             attach_director(lab)
             if services:
