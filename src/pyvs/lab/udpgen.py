@@ -7,7 +7,8 @@ ifindex in the caller's network namespace, so the lab starts it with nsenter):
 
 It sends 64-byte frames (60 bytes plus the FCS a NIC would add; UDP payload
 18 bytes) from the interface that routes to --dst, to the MAC of the next hop,
-cycling the source port over --sources values from --sport-base. Unlimited
+cycling the source port over --sources values from --sport-base (and, each
+time they wrap, the source address over --addrs addresses from its own). Unlimited
 (the default) it runs the program in chunks of about 50 ms (at most --chunk
 frames) until --seconds have passed; with --pps it sends what is due every
 millisecond and sleeps in between. --count stops after exactly that many frames; --seconds 0 runs until
