@@ -1,10 +1,20 @@
 #!/usr/bin/env bash
-# Everything pyvs needs on a fresh Debian 12 machine, as root: packages from
-# apt and PyPI, bpffs, and the compiled BPF objects. Safe to run again.
+# Installs pyvs on a Debian 12 machine, as root, from this checkout:
+#   - Debian packages: clang and the Linux/libbpf headers (to compile the BPF
+#     programs), libbpf, iproute2 and the lab's and benchmarks' tools;
+#   - pyvs and its Python dependencies in a virtual environment, $PYVS_PREFIX
+#     (default /opt/pyvs), never in Debian's own Python (PEP 668);
+#   - `pyvs` and `pyvsadm` linked into /usr/local/sbin;
+#   - bpffs mounted at /sys/fs/bpf, and the BPF objects compiled.
+# Safe to run again: it installs what is missing and reinstalls pyvs itself.
+# scripts/uninstall.sh undoes it.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-apt_packages=(clang llvm libbpf-dev libbpf1 bpftool linux-libc-dev gcc iproute2 ethtool
+prefix=${PYVS_PREFIX:-/opt/pyvs}
+bin_dir=/usr/local/sbin
+
+apt_packages=(python3 python3-venv clang llvm libbpf-dev libbpf1 bpftool linux-libc-dev iproute2 ethtool
               tcpdump curl wrk nginx util-linux kmod procps nftables)
 missing=()
 for pkg in "${apt_packages[@]}"; do
@@ -22,13 +32,15 @@ if [ "${#missing[@]}" -gt 0 ]; then
     DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
 fi
 
-pip_install=(python3 -m pip install -q --disable-pip-version-check --root-user-action=ignore)
-# Debian's own python3 refuses system-wide installs (PEP 668); pyvs runs as root system tools do.
-if python3 -c 'import sys, sysconfig, pathlib; sys.exit(not (pathlib.Path(sysconfig.get_path("stdlib")) / "EXTERNALLY-MANAGED").exists())'; then
-    pip_install+=(--break-system-packages)
-fi
-"${pip_install[@]}" -e '.[test]'
-command -v pyenv >/dev/null 2>&1 && pyenv rehash || true
+# Debian's python3, not whichever python3 comes first on PATH: the venv must
+# outlive the shell that ran this.
+[ -x "$prefix/bin/python" ] || /usr/bin/python3 -m venv "$prefix"
+pip=("$prefix/bin/python" -m pip install -q --disable-pip-version-check --root-user-action=ignore)
+"${pip[@]}" --upgrade --force-reinstall --no-deps .
+"${pip[@]}" '.[test]'
+for command in pyvs pyvsadm; do
+    ln -sfn "$prefix/bin/$command" "$bin_dir/$command"
+done
 
 mountpoint -q /sys/fs/bpf || mount -t bpf bpf /sys/fs/bpf
-python3 -m pyvs.bpf.build >/dev/null
+"$prefix/bin/python" -m pyvs.bpf.build >/dev/null

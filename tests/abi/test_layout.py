@@ -49,7 +49,8 @@ def test_struct_layout_matches_btf(types: dict[str, dict[str, Any]], mirror: typ
     assert py_members == c_members
 
 
-TOOL_CASES = [(mirror, obj) for mirror, tool in abi.TOOL_STRUCTS for obj in ("layout", tool)]
+TOOL_CASES = list(dict.fromkeys((mirror, obj) for mirror, tool in abi.TOOL_STRUCTS
+                                  for obj in ("layout", tool)))
 
 
 @pytest.mark.parametrize(("mirror", "obj"), TOOL_CASES,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import subprocess
 
 import pytest
 from scapy.layers.inet import ICMP, IP, TCP
@@ -313,3 +314,46 @@ def test_rr_goes_on_from_its_cursor_after_a_real_server_is_added(director: Direc
     # IPVS adds at the list head, [10.3.3.5, REAL2, REAL1], and moves on from REAL2.
     picks = [Ether(director.run(client_frame(sport=3100 + i))[1])[IP].dst for i in range(4)]
     assert picks == [REAL1, "10.3.3.5", REAL2, REAL1]
+
+
+# -- the outer source address: the route's choice, resolved by the control plane ------
+
+def ip(*args: str) -> None:
+    """`ip ARGS` in the test's namespace (this process is inside it)."""
+    subprocess.run(["ip", *args], check=True, capture_output=True)
+
+
+def test_outer_source_is_the_one_the_route_to_the_real_server_chooses(director: Director) -> None:
+    ip("addr", "add", "10.2.2.9/24", "dev", "lb0")
+    ip("route", "replace", "10.3.3.0/24", "via", "10.2.2.254", "dev", "lb0", "src", "10.2.2.9")
+    director.add_service()
+    action, out = director.run(client_frame(flags="S"))
+    assert action == Action.TX
+    assert out == encapsulated(client_ip(flags="S"), outer_src="10.2.2.9", real=REAL1, src_mac=DIRECTOR_MAC,
+                               dst_mac=ROUTER_MAC)
+
+
+def test_a_route_change_shows_after_the_sources_are_resolved_again(director: Director) -> None:
+    ip("addr", "add", "10.2.2.9/24", "dev", "lb0")
+    director.add_service()
+    ip("route", "replace", "10.3.3.0/24", "via", "10.2.2.254", "dev", "lb0", "src", "10.2.2.9")
+    _, before = director.run(client_frame(sport=1, flags="S"))
+    assert Ether(before)[IP].src == DIRECTOR  # written when the service was added
+    director.dataplane.read()
+    assert director.dataplane.refresh_sources() == 1
+    _, after = director.run(client_frame(sport=2, flags="S"))
+    assert Ether(after)[IP].src == "10.2.2.9"
+
+
+def test_a_real_server_without_a_route_is_dropped_until_one_is_resolved(director: Director) -> None:
+    director.add_service(reals=(("10.7.7.7", 1),))
+    action, out = director.run(client_frame(flags="S"))
+    assert (action, out) == (Action.DROP, client_frame(flags="S"))
+    assert director.drops()[DropReason.NO_ROUTE] == 1
+    ip("route", "add", "10.7.7.0/24", "via", "10.2.2.254", "dev", "lb0")
+    director.dataplane.read()
+    director.dataplane.refresh_sources()
+    action, out = director.run(client_frame(sport=2, flags="S"))
+    assert action == Action.TX
+    assert out == encapsulated(client_ip(sport=2, flags="S"), outer_src=DIRECTOR, real="10.7.7.7",
+                               src_mac=DIRECTOR_MAC, dst_mac=ROUTER_MAC)

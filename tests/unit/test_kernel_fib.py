@@ -130,7 +130,7 @@ LINK = LinkAnswer(OWN_MAC, 1500)
 
 def test_fib_result_success() -> None:
     assert fib_result(GOOD_ROUTE, LINK, ROUTER_MAC, tot_len=1500) == FibResult(
-        FIB_SUCCESS, 2, DIRECTOR, OWN_MAC, ROUTER_MAC)
+        FIB_SUCCESS, 2, OWN_MAC, ROUTER_MAC)
 
 
 def test_fib_result_without_length_never_needs_fragmenting() -> None:
@@ -138,7 +138,7 @@ def test_fib_result_without_length_never_needs_fragmenting() -> None:
 
 
 def test_fib_result_no_neighbour() -> None:
-    assert fib_result(GOOD_ROUTE, LINK, None, tot_len=100) == FibResult(FIB_NO_NEIGH, 2, DIRECTOR, OWN_MAC)
+    assert fib_result(GOOD_ROUTE, LINK, None, tot_len=100) == FibResult(FIB_NO_NEIGH, 2, OWN_MAC)
 
 
 def test_fib_result_too_big_for_the_link() -> None:

@@ -11,8 +11,12 @@ from pyvs.dataplane.state import DirectorMaps, MapDataplane
 from pyvs.model.enums import Protocol, Scheduler
 from pyvs.model.errors import DataplaneError
 from pyvs.model.service import RealServer, ServiceKey, VirtualService
+from pyvs.packet.fib import StaticFib
 
 IP = ipaddress.IPv4Address
+
+
+NO_ROUTES = StaticFib()  # these tests look at ids only: no real server needs a source address
 
 
 def key(n: int) -> ServiceKey:
@@ -42,20 +46,20 @@ def service(n: int, *reals: RealServer) -> VirtualService:
 
 
 def test_freed_slots_are_reused_lowest_first_also_after_reading_back() -> None:
-    dp = MapDataplane(DirectorMaps.in_memory(max_services=8, max_reals=16))
+    dp = MapDataplane(DirectorMaps.in_memory(max_services=8, max_reals=16), NO_ROUTES)
     apply(dp, {key(n): service(n, real(2 * n), real(2 * n + 1)) for n in range(3)})
     assert ids(dp) == {8000: (0, [0, 1]), 8001: (1, [2, 3]), 8002: (2, [4, 5])}
     config = dp.read()
     apply(dp, {k: v for k, v in config.items() if k != key(1)})
     assert ids(dp) == {8000: (0, [0, 1]), 8002: (2, [4, 5])}
     # A new reader (as the next pyvsadm is) finds the holes: service 1, reals 2 and 3 first.
-    fresh = MapDataplane(dp.maps)
+    fresh = MapDataplane(dp.maps, NO_ROUTES)
     apply(fresh, {**fresh.read(), key(3): service(3, real(7), real(8), real(9))})
     assert ids(fresh)[8003] == (1, [2, 3, 6])
 
 
 def test_running_out_of_slots_is_an_error_and_writes_no_service() -> None:
-    dp = MapDataplane(DirectorMaps.in_memory(max_services=2, max_reals=16))
+    dp = MapDataplane(DirectorMaps.in_memory(max_services=2, max_reals=16), NO_ROUTES)
     apply(dp, {key(n): service(n) for n in range(2)})
     with pytest.raises(DataplaneError, match="too many virtual services"):
         apply(dp, edits.add_service(dp.read(), service(2)))

@@ -45,7 +45,7 @@ FIB = StaticFib([
 
 def director(reals: tuple[tuple[str, int], ...] = ((REAL1, 1),), scheduler: Scheduler = Scheduler.RR
              ) -> MapDataplane:
-    plane = MapDataplane(DirectorMaps.in_memory())
+    plane = MapDataplane(DirectorMaps.in_memory(), FIB)
     key = ServiceKey(Protocol.TCP, ipaddress.IPv4Address("10.2.2.3"), 80)
     config = cfg.add_service({}, VirtualService(key, scheduler))
     for address, weight in reals:

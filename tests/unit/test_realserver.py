@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from pyvs.dataplane.features import JMP32, Feature, MissingFeature
 from pyvs.realserver import DecapMode, RealServerError, check, down, up
 from pyvs.realserver.plan import DecapView, Observed, desired_sysctls, missing_pieces
 from pyvs.realserver.state import RealServerState, load_state, save_state, state_path
@@ -27,6 +28,8 @@ class FakeSystem:
     decap: DecapView | None = None
     fail_on_write: str | None = None
     cookie: int = 42
+    lacks: Feature | None = None  # what the kernel lacks, if anything
+    attach_mode: str = "native"
 
     def __post_init__(self) -> None:
         for dev in DEVICES + (("tunl0",) if self.ipip else ()):
@@ -72,8 +75,13 @@ class FakeSystem:
     def decap_status(self, iface: str) -> DecapView | None:
         return self.decap
 
-    def attach_decap(self, iface: str, vips: Sequence[str], local_addrs: Sequence[str]) -> None:
+    def require_decap_kernel(self) -> None:
+        if self.lacks is not None:
+            raise MissingFeature(self.lacks, "4.19.0")
+
+    def attach_decap(self, iface: str, vips: Sequence[str], local_addrs: Sequence[str]) -> str:
         self.decap = DecapView(True, frozenset(vips), frozenset(local_addrs))
+        return self.attach_mode
 
     def detach_decap(self, iface: str) -> None:
         self.decap = None
@@ -202,3 +210,23 @@ def test_bad_input_is_refused(tmp_path: Path) -> None:
         up(["10.2.2"], system=FakeSystem(), state_dir=tmp_path)
     with pytest.raises(RealServerError, match="interface s9 does not exist"):
         check([VIP], "s9", system=FakeSystem(), state_dir=tmp_path)
+
+
+def test_a_kernel_without_a_decap_feature_changes_nothing(tmp_path: Path) -> None:
+    system = FakeSystem(lacks=JMP32)
+    before = (dict(system.sysctls), {dev: list(a) for dev, a in system.addrs.items()})
+    with pytest.raises(MissingFeature, match=r"^this kernel \(4.19.0\) lacks 32-bit BPF jumps .* "
+                                             r"first in Linux 5.1: nothing was loaded or changed$"):
+        up([VIP], "eth0", system=system, state_dir=tmp_path)
+    assert (system.sysctls, system.addrs, system.decap) == (*before, None)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_kernel_ipip_needs_no_bpf_feature(tmp_path: Path) -> None:
+    state = up([VIP], "eth0", system=FakeSystem(ipip=True, lacks=JMP32), state_dir=tmp_path)
+    assert state.mode == DecapMode.KERNEL.value
+
+
+def test_the_decap_mode_is_recorded(tmp_path: Path) -> None:
+    state = up([VIP], "eth0", system=FakeSystem(attach_mode="generic"), state_dir=tmp_path)
+    assert (state.decap_attached, state.decap_mode) == (True, "generic")

@@ -11,7 +11,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from pyvs.bench.runner import Figure, Options, document, table, write_json
-from pyvs.lab.commands import PACKAGE_ROOT
+from pyvs.child_env import PACKAGE_ROOT
 
 # name on the command line -> module; the order is the table's.
 SECTIONS: dict[str, str] = {

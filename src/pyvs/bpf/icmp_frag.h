@@ -11,7 +11,6 @@
 
 #include <linux/bpf.h>
 #include <linux/if_ether.h>
-#include <linux/icmp.h>
 #include <linux/ip.h>
 #include <linux/in.h>
 #include <bpf/bpf_endian.h>
@@ -21,6 +20,21 @@
 #include "reshape.h"
 
 #define LB_ICMP_TTL 64
+#define LB_ICMP_DEST_UNREACH 3
+#define LB_ICMP_FRAG_NEEDED 4
+
+/*
+ * An ICMP "destination unreachable" header (RFC 792, RFC 1191's next-hop MTU).
+ * Not <linux/icmp.h>: that header includes <linux/if.h> and so glibc's
+ * <sys/socket.h>, which has no place in a BPF compilation.
+ */
+struct lb_icmp_unreach {
+	__u8 type;
+	__u8 code;
+	__sum16 checksum;
+	__be16 unused;
+	__be16 mtu;
+};
 #define LB_IPTOS_TOS_MASK 0x1e
 #define LB_IPTOS_PREC_INTERNETCONTROL 0xc0
 
@@ -34,11 +48,11 @@ static __always_inline int reply_frag_needed(struct xdp_md *ctx, const struct lb
 {
 	__u32 l2_len = frame->l3_off;
 	__u32 quote_len = frame->l4_off - frame->l3_off + 8;
-	__u32 icmp_len = sizeof(struct icmphdr) + quote_len;
+	__u32 icmp_len = sizeof(struct lb_icmp_unreach) + quote_len;
 	void *data, *data_end;
 	struct ethhdr *eth;
 	struct iphdr *iph, *quoted;
-	struct icmphdr *icmp;
+	struct lb_icmp_unreach *icmp;
 	__u8 mac[ETH_ALEN];
 
 	if (move_l2_header(ctx, l2_len, -(int)(sizeof(*iph) + sizeof(*icmp))))
@@ -72,11 +86,11 @@ static __always_inline int reply_frag_needed(struct xdp_md *ctx, const struct lb
 	iph->daddr = quoted->saddr;
 	ipv4_set_checksum(iph);
 
-	icmp->type = ICMP_DEST_UNREACH;
-	icmp->code = ICMP_FRAG_NEEDED;
+	icmp->type = LB_ICMP_DEST_UNREACH;
+	icmp->code = LB_ICMP_FRAG_NEEDED;
 	icmp->checksum = 0;
-	icmp->un.frag.__unused = 0;
-	icmp->un.frag.mtu = bpf_htons(mtu - sizeof(struct iphdr));
+	icmp->unused = 0;
+	icmp->mtu = bpf_htons(mtu - sizeof(struct iphdr));
 	icmp->checksum = csum_range(data, data_end, l2_len + sizeof(*iph), icmp_len);
 	return 0;
 }

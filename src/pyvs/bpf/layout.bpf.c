@@ -14,6 +14,7 @@ struct lb_layout {
 	struct lb_persist_key persist_key;
 	struct lb_persist persist;
 	struct lb_counters counters;
+	struct lb_fib_probe fib_probe;
 	enum lb_limits limits;
 	enum lb_sched_kind sched_kind;
 	enum lb_fwd_method fwd_method;

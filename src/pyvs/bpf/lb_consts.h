@@ -22,4 +22,9 @@
 
 #define NSEC_PER_SEC 1000000000ULL
 
+/* The director's bpf_fib_lookup() flags: none. BPF_FIB_LOOKUP_SRC (Linux 6.7)
+ * is not used: the outer source address is in each real server's entry.
+ * probe_xdp.bpf.c asks the kernel with the same flags before the director loads. */
+#define LB_FIB_LOOKUP_FLAGS 0
+
 #endif /* LB_CONSTS_H */

@@ -116,8 +116,11 @@ struct lb_real {
 	__u32 gen;		/* from a counter that only grows, set when the id is
 				 * given out and kept when freed, so that no flow of a
 				 * removed real server matches its successor; 0 = never used */
+	__be32 saddr;		/* outer source address toward it: the kernel's choice
+				 * for the route to addr (`ip route get`), resolved by the
+				 * control plane; 0 = no route when last resolved */
 };
-_Static_assert(sizeof(struct lb_real) == 20, "lb_real ABI");
+_Static_assert(sizeof(struct lb_real) == 24, "lb_real ABI");
 
 /* Key of lb_flows: the client's 5-tuple toward the VIP. */
 struct lb_flow_key {
@@ -165,6 +168,18 @@ struct lb_counters {
 	__u64 outbytes;
 };
 _Static_assert(sizeof(struct lb_counters) == 40, "lb_counters ABI");
+
+/*
+ * probe_xdp's frame (pyvs/dataplane/features.py): a bpf_fib_lookup() question
+ * in its first bytes, the kernel's answer written back over them.
+ */
+struct lb_fib_probe {
+	__be32 dst;		/* in: the destination to look up */
+	__u32 tot_len;		/* in: the packet length to check against the route's MTU */
+	__s32 rc;		/* out: what bpf_fib_lookup() returned */
+	__u32 mtu_result;	/* out: what it left in mtu_result (tot_len's union twin) */
+};
+_Static_assert(sizeof(struct lb_fib_probe) == 16, "lb_fib_probe ABI");
 
 /*
  * The tools' structs: the benchmark wrappers (bench_xdp.bpf.c), the UDP

@@ -115,43 +115,31 @@ static __always_inline struct lb_real *select_flow(struct lb_flow_key *key,
 
 /**
  * lookup_next_hop() - ask the kernel's FIB how to reach @real_addr with an
- * encapsulated packet of @outer_len bytes; fills @fib (source address, MACs,
- * egress interface, and the MTU when too big).
+ * encapsulated packet of @outer_len bytes; fills @fib (MACs and egress
+ * interface, or the MTU when too big). The outer source address comes from
+ * the real server's entry, not from the lookup (see LB_FIB_LOOKUP_FLAGS).
  * Returns: a BPF_FIB_LKUP_RET_* code, negative on a bad request.
  */
 static __always_inline int lookup_next_hop(struct xdp_md *ctx, struct bpf_fib_lookup *fib,
 					   __be32 real_addr, __u8 tos, __u32 outer_len)
 {
-	__u16 mtu;
-	int rc;
-
 	fib->family = AF_INET;
 	fib->tos = tos;
 	fib->l4_protocol = IPPROTO_IPIP;
 	fib->tot_len = outer_len;
 	fib->ipv4_dst = real_addr;
 	fib->ifindex = ctx->ingress_ifindex;
-	rc = bpf_fib_lookup(ctx, fib, sizeof(*fib), BPF_FIB_LOOKUP_SRC);
-	if (rc != BPF_FIB_LKUP_RET_FRAG_NEEDED)
-		return rc;
-	/* The kernel stops at the MTU check before it fills in the source: ask
-	 * again without a length, keeping the MTU for the caller. */
-	mtu = fib->mtu_result;
-	fib->tot_len = 0;
-	fib->ifindex = ctx->ingress_ifindex;
-	fib->ipv4_dst = real_addr;
-	rc = bpf_fib_lookup(ctx, fib, sizeof(*fib), BPF_FIB_LOOKUP_SRC);
-	fib->mtu_result = mtu;
-	return rc < 0 ? rc : BPF_FIB_LKUP_RET_FRAG_NEEDED;
+	return bpf_fib_lookup(ctx, fib, sizeof(*fib), LB_FIB_LOOKUP_FLAGS);
 }
 
 /**
- * send_encapsulated() - finish the outer header and hand the frame on.
+ * send_encapsulated() - finish the outer header (source @saddr) and hand the
+ * frame on.
  * Returns: XDP_TX or a redirect toward the next hop; XDP_PASS when the kernel
  * must resolve the neighbour or fragment the outer packet.
  */
 static __always_inline int send_encapsulated(struct xdp_md *ctx, const struct bpf_fib_lookup *fib,
-					     int fib_rc, __u32 l2_len)
+					     int fib_rc, __u32 l2_len, __be32 saddr)
 {
 	void *data = (void *)(long)ctx->data;
 	void *data_end = (void *)(long)ctx->data_end;
@@ -160,7 +148,7 @@ static __always_inline int send_encapsulated(struct xdp_md *ctx, const struct bp
 
 	if (!outer || (void *)(eth + 1) > data_end)
 		return drop(LB_DROP_NO_HEADROOM);
-	outer->saddr = fib->ipv4_src;
+	outer->saddr = saddr;
 	ipv4_set_checksum(outer);
 	if (fib_rc != BPF_FIB_LKUP_RET_SUCCESS)
 		return XDP_PASS;
@@ -199,7 +187,7 @@ static __always_inline int director_process(struct xdp_md *ctx)
 	__u32 real_id = 0, bytes;
 	struct bpf_fib_lookup fib = {};
 	int rc, fib_rc, new_conn = 0;
-	__be32 real_addr;
+	__be32 real_addr, saddr;
 
 	/* parse */
 	if (parse_eth(data, data_end, &frame))
@@ -249,6 +237,7 @@ static __always_inline int director_process(struct xdp_md *ctx)
 	if (!real)
 		return drop(LB_DROP_NO_REAL_SERVER);
 	real_addr = real->addr;
+	saddr = real->saddr;
 	bytes = frame.l3_len;
 	count(&lb_svc_stats, svc->id, bytes, new_conn);
 	count(&lb_real_stats, real_id, bytes, new_conn);
@@ -261,8 +250,8 @@ static __always_inline int director_process(struct xdp_md *ctx)
 			return XDP_DROP;
 		return XDP_TX;
 	}
-	if (fib_rc != BPF_FIB_LKUP_RET_SUCCESS && fib_rc != BPF_FIB_LKUP_RET_NO_NEIGH &&
-	    fib_rc != BPF_FIB_LKUP_RET_FRAG_NEEDED)
+	if ((fib_rc != BPF_FIB_LKUP_RET_SUCCESS && fib_rc != BPF_FIB_LKUP_RET_NO_NEIGH &&
+	     fib_rc != BPF_FIB_LKUP_RET_FRAG_NEEDED) || !saddr)
 		return drop(LB_DROP_NO_ROUTE);
 
 	/* encapsulate, verdict */
@@ -271,7 +260,7 @@ static __always_inline int director_process(struct xdp_md *ctx)
 	rc = encap_ipip4(ctx, &frame, real_addr);
 	if (rc)
 		return drop(rc);
-	return send_encapsulated(ctx, &fib, fib_rc, frame.l3_off);
+	return send_encapsulated(ctx, &fib, fib_rc, frame.l3_off, saddr);
 }
 
 #ifndef PYVS_BENCH_WRAPPER

@@ -49,10 +49,16 @@ def cmd_director_attach(args: argparse.Namespace) -> int:
         return 0
     for ifname in args.ifaces:
         xdp.ifindex_of(ifname)  # a bad name changes nothing
+    xdp.require_director_kernel()  # nor does a kernel without what the director needs
     forwarder_process.release(args.ifaces)  # one data plane per interface
     for ifname in args.ifaces:
-        xdp.attach_director(ifname)
+        if xdp.attach_director(ifname) is xdp.AttachMode.GENERIC:
+            print(f"pyvs: {ifname}: {GENERIC_XDP_NOTE}", file=sys.stderr)
     return 0
+
+
+GENERIC_XDP_NOTE = ("its driver has no native XDP: attached in generic mode, "
+                    "which forwards the same packets more slowly")
 
 
 def cmd_director_detach(args: argparse.Namespace) -> int:
@@ -71,6 +77,8 @@ def cmd_realserver_up(args: argparse.Namespace) -> int:
 
     state = realserver.up(args.vips, args.iface)
     how = "tunl0" if state.mode == realserver.DecapMode.KERNEL.value else f"XDP decap on {state.iface}"
+    if state.decap_mode == "generic":
+        how += f", {GENERIC_XDP_NOTE}"
     print(f"real server up for {', '.join(state.vips)} ({how})")
     return 0
 

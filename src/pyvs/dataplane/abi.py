@@ -73,12 +73,14 @@ class Real(ctypes.Structure):
         ("svc_id", _u32),
         ("weight", _u32),
         ("gen", _u32),
+        ("saddr", _u32),
     ]
 
     @classmethod
-    def from_model(cls, real: RealServer, *, svc_id: int, gen: int) -> Real:
+    def from_model(cls, real: RealServer, *, svc_id: int, gen: int, saddr: int) -> Real:
+        """`saddr` as the field holds it (be32() of the source address, 0 for none)."""
         return cls(addr=be32(real.address), port=be16(real.port), fwd=int(real.fwd),
-                   svc_id=svc_id, weight=real.weight, gen=gen)
+                   svc_id=svc_id, weight=real.weight, gen=gen, saddr=saddr)
 
     def to_model(self) -> RealServer:
         return RealServer(from_be32(self.addr), from_be16(self.port), self.weight, FwdMethod(self.fwd))
@@ -193,10 +195,19 @@ class MaglevArgs(ctypes.Structure):
     ]
 
 
-# Each tool struct and the object whose BTF must hold it besides layout.o.
+class FibProbe(ctypes.Structure):
+    """probe_xdp's frame: the question (dst, tot_len) in, bpf_fib_lookup()'s answer out."""
+
+    _c_name_ = "lb_fib_probe"
+    _fields_ = [("dst", _u32), ("tot_len", _u32), ("rc", ctypes.c_int32), ("mtu_result", _u32)]
+
+
+# Each tool struct and the object whose BTF must hold it besides layout.o (an
+# object whose BTF does not name the struct, because no global or function
+# signature uses it, says "layout").
 TOOL_STRUCTS: tuple[tuple[type[ctypes.Structure], str], ...] = (
     (BenchState, "bench_xdp"), (UdpgenState, "udpgen_xdp"), (MaglevBackend, "maglev_build"),
-    (MaglevArgs, "maglev_build"))
+    (MaglevArgs, "maglev_build"), (FibProbe, "layout"))
 
 
 def addr_key(address: ipaddress.IPv4Address) -> ctypes.c_uint32:

@@ -25,7 +25,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-import pyvs
+from pyvs.child_env import child_env
 from pyvs.dataplane import nft_guard
 from pyvs.model.errors import LbError
 
@@ -93,15 +93,6 @@ def running() -> RunningForwarder | None:
     return RunningForwarder(pid, ifaces) if ifaces is not None else None
 
 
-def _daemon_env() -> dict[str, str]:
-    """The environment, with this pyvs first on PYTHONPATH (also when it runs from a source tree)."""
-    env = dict(os.environ)
-    root = str(Path(pyvs.__file__).resolve().parent.parent)
-    parts = [p for p in env.get("PYTHONPATH", "").split(os.pathsep) if p and p != root]
-    env["PYTHONPATH"] = os.pathsep.join([root, *parts])
-    return env
-
-
 def _log_tail(lines: int = 5) -> str:
     try:
         return " | ".join(log_path().read_text(errors="replace").strip().splitlines()[-lines:])
@@ -118,7 +109,7 @@ def start(ifaces: Sequence[str], *, timeout: float = 15.0) -> RunningForwarder:
         popen = subprocess.Popen(
             [sys.executable, "-m", MODULE, "--pid-file", str(pid_file), *ifaces],
             stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
-            env=_daemon_env(), cwd="/",
+            env=child_env(), cwd="/",
         )
     deadline = time.monotonic() + timeout
     while True:
@@ -159,10 +150,11 @@ def _write_sysctl(path: str, value: str) -> None:
 
 def attach(ifnames: Sequence[str]) -> RunningForwarder:
     """The python data plane on `ifnames` (added to those it serves already)."""
-    from pyvs.dataplane import pins, xdp
+    from pyvs.dataplane import features, pins, xdp
 
     for ifname in ifnames:
         xdp.ifindex_of(ifname)  # a bad name changes nothing
+    features.require(features.maps_only_needs())
     pins.ensure_bpffs()
     xdp.open_director_object(pins.netns_dir()).close()
     for ifname in ifnames:

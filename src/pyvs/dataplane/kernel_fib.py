@@ -1,11 +1,12 @@
 """The kernel's FIB asked over rtnetlink: the `Fib` of the live Python data plane.
 
-`KernelFib.lookup()` answers as bpf_fib_lookup() with BPF_FIB_LOOKUP_SRC does
-for a packet that came in on `ingress_ifindex`: forwarding must be on there,
-then the route toward dst (`ip route get DST`) gives the output interface,
-the next hop (gateway, or dst itself), the preferred source and the route MTU
-(its metric, else the link MTU); the neighbour table gives the next hop's MAC
-and the link its own MAC.
+`KernelFib.lookup()` answers as bpf_fib_lookup() without flags does for a
+packet that came in on `ingress_ifindex`: forwarding must be on there, then
+the route toward dst (`ip route get DST`) gives the output interface, the next
+hop (gateway, or dst itself) and the route MTU (its metric, else the link
+MTU); the neighbour table gives the next hop's MAC and the link its own MAC.
+`KernelSources.source()` gives the control plane the source address that
+route chooses, which the director writes into each real server's entry.
 
 Rule 1: the parts that turn netlink answers into a FibResult are pure
 functions of plain values (`route_answer`, `neighbour_mac`, `link_answer`,
@@ -135,10 +136,10 @@ def fib_result(route: RouteAnswer, link: LinkAnswer | None, dmac: bytes | None, 
     smac = link.mac if link else bytes(6)
     mtu = route.mtu or (link.mtu if link else 0)
     if tot_len and mtu and tot_len > mtu:
-        return FibResult(FIB_FRAG_NEEDED, route.ifindex, route.src, smac, dmac or bytes(6), mtu)
+        return FibResult(FIB_FRAG_NEEDED, mtu=mtu)
     if dmac is None:
-        return FibResult(FIB_NO_NEIGH, route.ifindex, route.src, smac)
-    return FibResult(FIB_SUCCESS, route.ifindex, route.src, smac, dmac)
+        return FibResult(FIB_NO_NEIGH, route.ifindex, smac)
+    return FibResult(FIB_SUCCESS, route.ifindex, smac, dmac)
 
 
 class KernelFib:
@@ -250,3 +251,22 @@ class KernelFib:
             except NetlinkError:
                 self._neighbours[key] = None
         return self._neighbours[key]
+
+
+class KernelSources:
+    """The `Sources` of this network namespace: `ip route get DST`'s source address.
+
+    Not cached: MapDataplane asks once per address per operation."""
+
+    def __init__(self) -> None:
+        self._ipr = IPRoute()
+
+    def source(self, dst: ipaddress.IPv4Address) -> ipaddress.IPv4Address | None:
+        try:
+            route = route_answer(self._ipr.route("get", dst=str(dst))[0], dst)
+        except NetlinkError as exc:
+            route = route_error(exc.code)
+        return route.src if route.rc == FIB_SUCCESS and route.src != NO_ADDRESS else None
+
+    def close(self) -> None:
+        self._ipr.close()

@@ -10,6 +10,7 @@ from __future__ import annotations
 import ctypes
 import ctypes.util
 import os
+from dataclasses import dataclass
 from pathlib import Path
 
 from pyvs.model.errors import DataplaneError
@@ -58,6 +59,40 @@ class BpfTestRunOpts(ctypes.Structure):
         ("cpu", ctypes.c_uint32),
         ("batch_size", ctypes.c_uint32),
     ]
+
+
+class BpfMapCreateOpts(ctypes.Structure):
+    _fields_ = [
+        ("sz", ctypes.c_size_t),
+        ("btf_fd", ctypes.c_uint32),
+        ("btf_key_type_id", ctypes.c_uint32),
+        ("btf_value_type_id", ctypes.c_uint32),
+        ("btf_vmlinux_value_type_id", ctypes.c_uint32),
+        ("inner_map_fd", ctypes.c_uint32),
+        ("map_flags", ctypes.c_uint32),
+        ("map_extra", ctypes.c_uint64),
+        ("numa_node", ctypes.c_uint32),
+        ("map_ifindex", ctypes.c_uint32),
+    ]
+
+
+class BpfInsn(ctypes.Structure):
+    """struct bpf_insn: one BPF instruction (dst_reg in the low nibble of regs)."""
+
+    _fields_ = [
+        ("code", ctypes.c_uint8),
+        ("regs", ctypes.c_uint8),
+        ("off", ctypes.c_int16),
+        ("imm", ctypes.c_int32),
+    ]
+
+    @property
+    def dst_reg(self) -> int:
+        return int(self.regs) & 0xF
+
+    @property
+    def src_reg(self) -> int:
+        return int(self.regs) >> 4
 
 
 class XdpMd(ctypes.Structure):
@@ -117,6 +152,21 @@ _declare("bpf_xdp_detach", _int, _int, _u32, _vp)
 _declare("bpf_xdp_query_id", _int, _int, _int, ctypes.POINTER(_u32))
 _declare("bpf_prog_test_run_opts", _int, _int, ctypes.POINTER(BpfTestRunOpts))
 _declare("libbpf_num_possible_cpus", _int)
+_declare("bpf_object__next_program", _vp, _vp, _vp)
+_declare("bpf_object__next_map", _vp, _vp, _vp)
+_declare("bpf_program__name", _cp, _vp)
+_declare("bpf_program__insns", ctypes.POINTER(BpfInsn), _vp)
+_declare("bpf_program__insn_cnt", ctypes.c_size_t, _vp)
+_declare("bpf_map__name", _cp, _vp)
+_declare("bpf_map__type", _int, _vp)
+_declare("bpf_map__map_flags", _u32, _vp)
+_declare("bpf_map__key_size", _u32, _vp)
+_declare("bpf_map__value_size", _u32, _vp)
+_declare("libbpf_probe_bpf_prog_type", _int, _int, _vp)
+_declare("libbpf_probe_bpf_map_type", _int, _int, _vp)
+_declare("libbpf_probe_bpf_helper", _int, _int, _int, _vp)
+_declare("bpf_map_create", _int, _int, _cp, _u32, _u32, _u32, ctypes.POINTER(BpfMapCreateOpts))
+_declare("bpf_prog_load", _int, _int, _cp, _cp, ctypes.POINTER(BpfInsn), ctypes.c_size_t, _vp)
 _declare("libbpf_set_print", _vp, _vp)
 
 _libc = ctypes.CDLL(None, use_errno=True)
@@ -157,6 +207,17 @@ def num_possible_cpus() -> int:
     return check(_LIB.libbpf_num_possible_cpus(), "libbpf_num_possible_cpus")
 
 
+@dataclass(frozen=True, slots=True)
+class MapSpec:
+    """A map as an object declares it."""
+
+    name: str
+    type: int
+    key_size: int
+    value_size: int
+    flags: int
+
+
 class BpfObject:
     """An opened BPF ELF object; close() frees programs and maps not pinned or attached."""
 
@@ -189,6 +250,29 @@ class BpfObject:
         if not prog:
             raise DataplaneError(2, f"no program {name}")
         return check(_LIB.bpf_program__fd(prog), f"fd of {name}")
+
+    def program_names(self) -> list[str]:
+        names, prog = [], None
+        while prog := _LIB.bpf_object__next_program(self._obj(), prog):
+            names.append(_LIB.bpf_program__name(prog).decode())
+        return names
+
+    def program_insns(self, name: str) -> list[BpfInsn]:
+        """The program's instructions as opened (before load): what it asks of the verifier."""
+        prog = _LIB.bpf_object__find_program_by_name(self._obj(), name.encode())
+        if not prog:
+            raise DataplaneError(2, f"no program {name}")
+        insns = _LIB.bpf_program__insns(prog)
+        return [BpfInsn.from_buffer_copy(insns[i]) for i in range(_LIB.bpf_program__insn_cnt(prog))]
+
+    def map_specs(self) -> list[MapSpec]:
+        """Every map the object would create (before load: its type, sizes and flags)."""
+        specs, map_ptr = [], None
+        while map_ptr := _LIB.bpf_object__next_map(self._obj(), map_ptr):
+            specs.append(MapSpec(_LIB.bpf_map__name(map_ptr).decode(), _LIB.bpf_map__type(map_ptr),
+                                 _LIB.bpf_map__key_size(map_ptr), _LIB.bpf_map__value_size(map_ptr),
+                                 _LIB.bpf_map__map_flags(map_ptr)))
+        return specs
 
     def map_fd(self, name: str) -> int:
         return check(_LIB.bpf_map__fd(self._map(name)), f"fd of map {name}")
@@ -328,3 +412,31 @@ def prog_run_syscall(prog_fd: int, ctx: ctypes.Structure) -> int:
 
 def close_fd(fd: int) -> None:
     os.close(fd)
+
+
+# -- probes: what the running kernel supports (pyvs.dataplane.features asks) --------
+
+def probe_prog_type(prog_type: int) -> bool:
+    return bool(_LIB.libbpf_probe_bpf_prog_type(prog_type, None) == 1)
+
+
+def probe_map_type(map_type: int) -> bool:
+    return bool(_LIB.libbpf_probe_bpf_map_type(map_type, None) == 1)
+
+
+def probe_helper(prog_type: int, helper_id: int) -> bool:
+    return bool(_LIB.libbpf_probe_bpf_helper(prog_type, helper_id, None) == 1)
+
+
+def map_create(map_type: int, key_size: int, value_size: int, max_entries: int, flags: int = 0) -> int:
+    """A new unpinned map; the caller owns the fd."""
+    opts = BpfMapCreateOpts(sz=ctypes.sizeof(BpfMapCreateOpts), map_flags=flags)
+    return check(_LIB.bpf_map_create(map_type, b"pyvs_probe", key_size, value_size, max_entries,
+                                     ctypes.byref(opts)), "create map")
+
+
+def prog_load(prog_type: int, insns: list[BpfInsn]) -> int:
+    """Load raw instructions as a GPL program; the caller owns the fd."""
+    array = (BpfInsn * len(insns))(*insns)
+    return check(_LIB.bpf_prog_load(prog_type, b"pyvs_probe", b"GPL", array, len(insns), None),
+                 "load program")

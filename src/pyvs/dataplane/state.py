@@ -8,6 +8,10 @@ from them and `commit()` writes the difference. Writes are ordered so that the
 running program never sees a service pointing at a half-written schedule: new
 real servers first, then the schedule into the idle bank, then the service
 entry that flips the bank, and only then are removed real servers freed.
+Each real server's entry also holds the outer source address toward it, which
+`Sources` (the kernel's route lookup, or a test's StaticFib) resolves: on every
+commit for every real server, so that a commit also catches up with route
+changes (`refresh_sources()` does only that).
 """
 
 from __future__ import annotations
@@ -28,6 +32,7 @@ from pyvs.dataplane.maps import BpfMap, DictMap, DictPerCpuMap, PerCpuMap
 from pyvs.model.enums import DropReason, FlowState, Protocol, Scheduler, SvcFlag
 from pyvs.model.errors import ConfigError, DataplaneError
 from pyvs.model.service import ServiceKey, VirtualService
+from pyvs.packet.fib import Sources
 from pyvs.sched import SCHED_SLOTS, SchedState, resume, schedule_sequence, state_at
 
 FLOW_TIMEOUT_S = {
@@ -159,8 +164,10 @@ class _ServiceSlots:
 class MapDataplane:
     """The Dataplane protocol over a director's maps."""
 
-    def __init__(self, maps: DirectorMaps) -> None:
+    def __init__(self, maps: DirectorMaps, sources: Sources) -> None:
         self.maps = maps
+        self.sources = sources
+        self._resolved: dict[ipaddress.IPv4Address, int] = {}  # real address -> saddr, this operation's
         self._slots: dict[ServiceKey, _ServiceSlots] = {}
         self._real_values: dict[int, abi.Real] = {}
         self._max_gen = 0
@@ -197,12 +204,38 @@ class MapDataplane:
     # -- writing -----------------------------------------------------------
 
     def commit(self, old: Config, new: Config) -> None:
+        self._resolved.clear()
         for key in old:
             if key not in new:
                 self._remove_service(key)
         for key, service in new.items():
             if old.get(key) != service:
                 self._write_service(service)
+        self._rewrite_sources()
+
+    def refresh_sources(self) -> int:
+        """Rewrite the outer source address of every real server whose route now gives
+        another one (read() first); returns how many entries changed."""
+        self._resolved.clear()
+        return self._rewrite_sources()
+
+    def _rewrite_sources(self) -> int:
+        changed = 0
+        for real_id, value in self._real_values.items():
+            saddr = self._saddr(abi.from_be32(value.addr))
+            if value.saddr != saddr:
+                value.saddr = saddr
+                self.maps.reals.put(U32(real_id), value)
+                changed += 1
+        return changed
+
+    def _saddr(self, address: ipaddress.IPv4Address) -> int:
+        """The outer source toward `address` in lb_real.saddr's form (0: no route), asked once
+        per operation however many services the real server is in."""
+        if address not in self._resolved:
+            source = self.sources.source(address)
+            self._resolved[address] = abi.be32(source) if source is not None else 0
+        return self._resolved[address]
 
     def _next_gen(self) -> int:
         self._max_gen += 1
@@ -240,7 +273,7 @@ class MapDataplane:
                 real_id = self._real_ids.take()
                 gen = self._next_gen()
                 self.maps.real_stats.zero(U32(real_id))
-            real_value = abi.Real.from_model(real, svc_id=svc_id, gen=gen)
+            real_value = abi.Real.from_model(real, svc_id=svc_id, gen=gen, saddr=self._saddr(real.address))
             self.maps.reals.put(U32(real_id), real_value)
             self._real_values[real_id] = real_value
             ordered_ids.append(real_id)

@@ -4,6 +4,7 @@ handle on the pinned maps (the map logic itself is pyvs.dataplane.state)."""
 from __future__ import annotations
 
 import ctypes
+import enum
 import fcntl
 import ipaddress
 import os
@@ -14,14 +15,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from pyvs.bpf import build
-from pyvs.dataplane import abi, libbpf, pins
+from pyvs.dataplane import abi, features, libbpf, pins
+from pyvs.dataplane.kernel_fib import KernelSources
 from pyvs.dataplane.maps import BpfMap
 from pyvs.dataplane.state import FLOW_TIMEOUT_S, DecapMaps, DirectorMaps, MapDataplane
 from pyvs.model.errors import ConfigError, DataplaneError
 from pyvs.sched import SCHED_SLOTS
 
-__all__ = ["FLOW_TIMEOUT_S", "XdpDataplane", "attach_decap", "attach_director", "decap_status",
-           "detach_decap", "detach_director", "open_director_object", "remove_pins"]
+__all__ = ["FLOW_TIMEOUT_S", "AttachMode", "XdpDataplane", "attach_decap", "attach_director", "decap_status",
+           "detach_decap", "detach_director", "open_director_object", "remove_pins", "require_decap_kernel",
+           "require_director_kernel"]
 
 DIRECTOR_PROGRAM = "lb_director"
 DECAP_PROGRAM = "lb_decap"
@@ -40,13 +43,22 @@ def _write_sysctl(path: str, value: str) -> None:
         f.write(value)
 
 
-def _attach(ifname: str, obj: libbpf.BpfObject, program: str) -> None:
+class AttachMode(enum.Enum):
+    """How an XDP program runs on an interface."""
+
+    NATIVE = "native"  # in the driver, before any socket buffer exists
+    GENERIC = "generic"  # after the kernel built a socket buffer (drivers without XDP; Linux 4.12)
+
+
+def _attach(ifname: str, obj: libbpf.BpfObject, program: str) -> AttachMode:
     ifindex = ifindex_of(ifname)
     fd = obj.program_fd(program)
     try:
         libbpf.xdp_attach(ifindex, fd, libbpf.XDP_FLAGS_DRV_MODE)
+        return AttachMode.NATIVE
     except DataplaneError:
         libbpf.xdp_attach(ifindex, fd, libbpf.XDP_FLAGS_SKB_MODE)
+        return AttachMode.GENERIC
 
 
 def _detach(ifname: str) -> None:
@@ -79,18 +91,31 @@ def open_director_object(pin_dir: Path, *, max_flows: int | None = None,
     return obj
 
 
-def attach_director(ifname: str) -> None:
-    """Load the director on an interface; its maps are this netns's pinned state."""
+def require_director_kernel() -> None:
+    """MissingFeature unless this kernel has all the XDP director needs (probed)."""
+    features.require(features.director_needs())
+
+
+def attach_director(ifname: str) -> AttachMode:
+    """Load the director on an interface; its maps are this netns's pinned state.
+
+    Call require_director_kernel() first. Attaching also resolves every real
+    server's outer source address again (routes may have changed).
+    """
     ifindex_of(ifname)  # a bad name changes nothing
     pins.ensure_bpffs()
     with open_director_object(pins.netns_dir()) as obj:
-        _attach(ifname, obj, DIRECTOR_PROGRAM)
+        mode = _attach(ifname, obj, DIRECTOR_PROGRAM)
     # The kernel forwards what the program passes back (unresolved neighbour,
     # fragmentation): that needs forwarding on, and accept_local because the
     # passed packet's outer source is this host's own address.
     _write_sysctl("net/ipv4/ip_forward", "1")
     _write_sysctl(f"net/ipv4/conf/{ifname}/forwarding", "1")
     _write_sysctl(f"net/ipv4/conf/{ifname}/accept_local", "1")
+    with XdpDataplane(pins.netns_dir()) as plane:
+        plane.read()
+        plane.refresh_sources()
+    return mode
 
 
 def detach_director(ifname: str) -> None:
@@ -108,9 +133,15 @@ def _decap_dir() -> Path:
     return pins.netns_dir() / "decap"
 
 
+def require_decap_kernel() -> None:
+    """MissingFeature unless this kernel has all the XDP decapsulation needs (probed)."""
+    features.require(features.decap_needs())
+
+
 def attach_decap(ifname: str, vips: Sequence[ipaddress.IPv4Address],
-                 local_addrs: Sequence[ipaddress.IPv4Address]) -> None:
-    """Attach the real-server decapsulation program; its address maps become exactly these."""
+                 local_addrs: Sequence[ipaddress.IPv4Address]) -> AttachMode:
+    """Attach the real-server decapsulation program; its address maps become exactly these.
+    Call require_decap_kernel() first."""
     ifindex_of(ifname)  # a bad name changes nothing
     pins.ensure_bpffs()
     directory = _decap_dir()
@@ -125,7 +156,7 @@ def attach_decap(ifname: str, vips: Sequence[ipaddress.IPv4Address],
                     addr_map.delete(key)
             for value in wanted:
                 addr_map.put(U32(value), U32(1))
-        _attach(ifname, obj, DECAP_PROGRAM)
+        return _attach(ifname, obj, DECAP_PROGRAM)
 
 
 def detach_decap(ifname: str) -> None:
@@ -158,7 +189,8 @@ class XdpDataplane(MapDataplane):
         # One writer at a time, as ipvsadm's commands are serialised by the kernel.
         self._lock = os.open(directory, os.O_RDONLY | os.O_DIRECTORY)
         fcntl.flock(self._lock, fcntl.LOCK_EX)
-        super().__init__(DirectorMaps.pinned(directory))
+        self._kernel_sources = KernelSources()
+        super().__init__(DirectorMaps.pinned(directory), self._kernel_sources)
 
     @classmethod
     def open_pinned(cls) -> XdpDataplane:
@@ -171,6 +203,7 @@ class XdpDataplane(MapDataplane):
 
     def close(self) -> None:
         self.maps.close()
+        self._kernel_sources.close()
         os.close(self._lock)
 
     def __enter__(self) -> XdpDataplane:

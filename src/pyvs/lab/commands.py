@@ -10,19 +10,18 @@ interpreter, and `pyvs_env()` makes sure that interpreter imports the same
 from __future__ import annotations
 
 import os
-import shutil
 import sys
 from pathlib import Path
 
-import pyvs
-
-PACKAGE_ROOT = str(Path(pyvs.__file__).resolve().parent.parent)
+from pyvs.child_env import child_env
 
 
 def _console_script(name: str, module: str) -> list[str]:
-    exe = shutil.which(name)
-    if exe:
-        return [exe]
+    # The script beside this interpreter (the same installation: /opt/pyvs/bin/NAME),
+    # never whichever comes first on PATH.
+    exe = Path(sys.executable).parent / name
+    if exe.is_file() and os.access(exe, os.X_OK):
+        return [str(exe)]
     return [sys.executable, "-c", f"import sys; from {module} import main; sys.exit(main())"]
 
 
@@ -48,9 +47,4 @@ def python_code_argv(code: str) -> list[str]:
 
 def pyvs_env(base: dict[str, str] | None = None) -> dict[str, str]:
     """The environment for a child that imports pyvs: PYTHONPATH starts with this package's root."""
-    env = dict(os.environ if base is None else base)
-    parts = [p for p in env.get("PYTHONPATH", "").split(os.pathsep) if p]
-    if PACKAGE_ROOT not in parts:
-        parts.insert(0, PACKAGE_ROOT)
-    env["PYTHONPATH"] = os.pathsep.join(parts)
-    return env
+    return child_env(base)

@@ -2,7 +2,10 @@
 
 The pipeline never asks the kernel itself (no I/O): it takes a `Fib`. Tests
 pass a `StaticFib` that describes their namespace's routes; the live Python
-data plane passes one that asks the kernel.
+data plane passes one that asks the kernel. The director asks without flags,
+so answers carry no source address: the outer source of each real server is
+resolved by the control plane (`Sources`, `ip route get`'s choice) and kept
+in the real server's map entry.
 """
 
 from __future__ import annotations
@@ -26,11 +29,10 @@ FIB_NO_SRC_ADDR = 9
 
 @dataclass(frozen=True, slots=True)
 class FibResult:
-    """One lookup's answer; `mtu` is set when rc is FIB_FRAG_NEEDED."""
+    """One lookup's answer; `mtu` is set (and nothing else) when rc is FIB_FRAG_NEEDED."""
 
     rc: int
     ifindex: int = 0
-    src: ipaddress.IPv4Address = ipaddress.IPv4Address(0)
     smac: bytes = bytes(6)
     dmac: bytes = bytes(6)
     mtu: int = 0
@@ -42,9 +44,16 @@ class Fib(Protocol):
         ...
 
 
+class Sources(Protocol):
+    def source(self, dst: ipaddress.IPv4Address) -> ipaddress.IPv4Address | None:
+        """The source address this host gives its own packets to dst (`ip route get dst`'s
+        src), or None when there is no route to dst."""
+        ...
+
+
 @dataclass(frozen=True, slots=True)
 class Route:
-    """A route of a StaticFib: where packets to `network` go."""
+    """A route of a StaticFib: where packets to `network` go, and from which source address."""
 
     network: ipaddress.IPv4Network
     ifindex: int
@@ -60,14 +69,20 @@ class StaticFib:
 
     routes: list[Route] = field(default_factory=list)
 
-    def lookup(self, dst: ipaddress.IPv4Address, *, tot_len: int, ingress_ifindex: int) -> FibResult:
+    def route(self, dst: ipaddress.IPv4Address) -> Route | None:
         matches = [r for r in self.routes if dst in r.network]
-        if not matches:
+        return max(matches, key=lambda r: r.network.prefixlen) if matches else None
+
+    def lookup(self, dst: ipaddress.IPv4Address, *, tot_len: int, ingress_ifindex: int) -> FibResult:
+        route = self.route(dst)
+        if route is None:
             return FibResult(FIB_UNREACHABLE)
-        route = max(matches, key=lambda r: r.network.prefixlen)
         if tot_len and tot_len > route.mtu:
-            return FibResult(FIB_FRAG_NEEDED, route.ifindex, route.src, route.smac, route.dmac or bytes(6),
-                             route.mtu)
+            return FibResult(FIB_FRAG_NEEDED, mtu=route.mtu)
         if route.dmac is None:
-            return FibResult(FIB_NO_NEIGH, route.ifindex, route.src, route.smac)
-        return FibResult(FIB_SUCCESS, route.ifindex, route.src, route.smac, route.dmac)
+            return FibResult(FIB_NO_NEIGH, route.ifindex, route.smac)
+        return FibResult(FIB_SUCCESS, route.ifindex, route.smac, route.dmac)
+
+    def source(self, dst: ipaddress.IPv4Address) -> ipaddress.IPv4Address | None:
+        route = self.route(dst)
+        return route.src if route is not None else None

@@ -247,19 +247,13 @@ def reply_frag_needed(data: bytearray, frame: Frame, mtu: int) -> bytearray:
 
 
 def lookup_next_hop(fib: Fib, real_addr: bytes, outer_len: int, ingress_ifindex: int) -> FibResult:
-    """As the C: a FRAG_NEEDED answer is completed by a second lookup without length."""
-    dst = ipaddress.IPv4Address(real_addr)
-    result = fib.lookup(dst, tot_len=outer_len, ingress_ifindex=ingress_ifindex)
-    if result.rc != fibmod.FIB_FRAG_NEEDED:
-        return result
-    again = fib.lookup(dst, tot_len=0, ingress_ifindex=ingress_ifindex)
-    if again.rc < 0:
-        return again
-    return FibResult(fibmod.FIB_FRAG_NEEDED, again.ifindex, again.src, again.smac, again.dmac, result.mtu)
+    """As the C: one lookup, no flags (the outer source is the real server's entry's)."""
+    return fib.lookup(ipaddress.IPv4Address(real_addr), tot_len=outer_len, ingress_ifindex=ingress_ifindex)
 
 
-def send_encapsulated(data: bytearray, result: FibResult, l2_len: int, ingress_ifindex: int) -> Verdict:
-    data[l2_len + 12:l2_len + 16] = result.src.packed
+def send_encapsulated(data: bytearray, result: FibResult, l2_len: int, ingress_ifindex: int,
+                      saddr: bytes) -> Verdict:
+    data[l2_len + 12:l2_len + 16] = saddr
     ipv4_set_checksum(data, l2_len)
     if result.rc != fibmod.FIB_SUCCESS:
         return Verdict(Action.PASS, bytes(data))
@@ -313,6 +307,7 @@ def process_director(frame_in: bytes, maps: DirectorMaps, fib: Fib, *, now_ns: i
         return _verdict_drop(maps, data, DropReason.NO_REAL_SERVER)
     real, real_id, new_conn = picked
     real_addr = int(real.addr).to_bytes(4, sys.byteorder)
+    saddr = int(real.saddr).to_bytes(4, sys.byteorder)
     count(maps.svc_stats, svc.id, frame.l3_len, new_conn)
     count(maps.real_stats, real_id, frame.l3_len, new_conn)
 
@@ -322,13 +317,13 @@ def process_director(frame_in: bytes, maps: DirectorMaps, fib: Fib, *, now_ns: i
     if result.rc == fibmod.FIB_FRAG_NEEDED and inner_df:
         drop(maps, DropReason.FRAG_NEEDED)
         return Verdict(Action.TX, bytes(reply_frag_needed(data, frame, result.mtu)), DropReason.FRAG_NEEDED)
-    if result.rc not in (fibmod.FIB_SUCCESS, fibmod.FIB_NO_NEIGH, fibmod.FIB_FRAG_NEEDED):
+    if result.rc not in (fibmod.FIB_SUCCESS, fibmod.FIB_NO_NEIGH, fibmod.FIB_FRAG_NEEDED) or not real.saddr:
         return _verdict_drop(maps, data, DropReason.NO_ROUTE)
 
     # encapsulate, verdict
     trim_frame(data, frame.l3_off + frame.l3_len)
     data = encap_ipip4(data, frame, real_addr)
-    return send_encapsulated(data, result, frame.l3_off, ingress_ifindex)
+    return send_encapsulated(data, result, frame.l3_off, ingress_ifindex, saddr)
 
 
 # -- decap_xdp.bpf.c -----------------------------------------------------------------

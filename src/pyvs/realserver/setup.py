@@ -69,6 +69,8 @@ def up(
         mode = DecapMode.KERNEL if system.kernel_has_ipip() else DecapMode.XDP
         state = RealServerState(inode, cookie, mode.value, iface)
     mode = DecapMode(state.mode)
+    if mode is DecapMode.XDP:
+        system.require_decap_kernel()  # before anything changes
     try:
         _apply_sysctls(system, state, mode, iface)
         _add_vips(system, state, mode, wanted)
@@ -115,7 +117,7 @@ def _attach_decap(system: System, state: RealServerState, iface: str) -> None:
     local_addrs = system.addresses(iface)
     if not local_addrs:
         raise RealServerError(f"{iface} has no IPv4 address for the tunnel's outer destination")
-    system.attach_decap(iface, vips, local_addrs)
+    state.decap_mode = system.attach_decap(iface, vips, local_addrs)
     state.decap_attached = True
 
 

@@ -30,6 +30,7 @@ class RealServerState:
     addresses: list[list[str]] = field(default_factory=list)  # [device, cidr] pairs added
     links_up: list[str] = field(default_factory=list)  # devices brought up
     decap_attached: bool = False
+    decap_mode: str = ""  # "native" or "generic" XDP, once attached
     decap_previous: dict[str, list[str]] | None = None  # decap config before `up`, if there was one
 
     def is_empty(self) -> bool:

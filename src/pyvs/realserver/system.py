@@ -45,7 +45,8 @@ class System(Protocol):
     def default_route_iface(self) -> str | None: ...
     def kernel_has_ipip(self) -> bool: ...
     def decap_status(self, iface: str) -> DecapView | None: ...
-    def attach_decap(self, iface: str, vips: Sequence[str], local_addrs: Sequence[str]) -> None: ...
+    def require_decap_kernel(self) -> None: ...
+    def attach_decap(self, iface: str, vips: Sequence[str], local_addrs: Sequence[str]) -> str: ...
     def detach_decap(self, iface: str) -> None: ...
     def netns_identity(self) -> tuple[int, int | None]: ...
 
@@ -127,10 +128,16 @@ class KernelSystem:
             local_addrs=frozenset(str(a) for a in status.local_addrs),
         )
 
-    def attach_decap(self, iface: str, vips: Sequence[str], local_addrs: Sequence[str]) -> None:
-        _xdp().attach_decap(
+    def require_decap_kernel(self) -> None:
+        """MissingFeature unless the kernel has what the XDP decapsulation needs (probed)."""
+        _xdp().require_decap_kernel()
+
+    def attach_decap(self, iface: str, vips: Sequence[str], local_addrs: Sequence[str]) -> str:
+        """Attach (or update) the XDP decapsulation; returns its mode, "native" or "generic"."""
+        mode = _xdp().attach_decap(
             iface, [ipaddress.IPv4Address(v) for v in vips], [ipaddress.IPv4Address(a) for a in local_addrs]
         )
+        return str(mode.value)
 
     def detach_decap(self, iface: str) -> None:
         _xdp().detach_decap(iface)
