@@ -7,9 +7,10 @@
     pyvs realserver up --vip VIP [--vip VIP ...] [--iface IFACE]
     pyvs realserver down
     pyvs realserver check --vip VIP [--vip VIP ...] [--iface IFACE]
-    pyvs lab seed [--keep] [--reals N] [--dataplane xdp|python]
+    pyvs lab seed [--name NAME] [--keep] [--reals N] [--dataplane xdp|python]
                                                 the seed document's experiment
-    pyvs lab down                               remove a lab left up by --keep
+    pyvs lab down [NAME]                        remove a lab left up by --keep
+    pyvs lab list                               the labs left up by --keep
 
 Every command acts on the network namespace it runs in (for a namespace made
 with `ip netns add`, run it with `nsenter --net=/run/netns/NAME`, not `ip
@@ -106,7 +107,8 @@ def cmd_realserver_check(args: argparse.Namespace) -> int:
 def cmd_lab_seed(args: argparse.Namespace) -> int:
     from pyvs.lab import experiment
 
-    return 0 if experiment.run_seed(args.reals, keep=args.keep, dataplane=args.dataplane) else 1
+    passed = experiment.run_seed(args.reals, keep=args.keep, dataplane=args.dataplane, name=args.name)
+    return 0 if passed else 1
 
 
 def cmd_bench(args: argparse.Namespace) -> int:
@@ -118,9 +120,24 @@ def cmd_bench(args: argparse.Namespace) -> int:
 def cmd_lab_down(args: argparse.Namespace) -> int:
     from pyvs.lab import experiment
 
-    names = experiment.lab_down()
-    print(f"removed {', '.join(names)}")
+    names = experiment.lab_down(args.name)
+    print(f"lab {args.name} removed: {', '.join(names)}")
     return 0
+
+
+def cmd_lab_list(args: argparse.Namespace) -> int:
+    from pyvs.lab import experiment
+
+    for lab in experiment.kept_labs():
+        gone = f" (gone: {', '.join(lab.missing)})" if lab.missing else ""
+        print(f"{lab.name}\t{' '.join(lab.namespaces)}{gone}")
+    return 0
+
+
+def _default_lab_name() -> str:
+    from pyvs.lab.experiment import DEFAULT_NAME
+
+    return DEFAULT_NAME
 
 
 def _dataplane_option(parser: argparse.ArgumentParser) -> None:
@@ -168,10 +185,16 @@ def build_parser() -> argparse.ArgumentParser:
         dest="command", required=True
     )
     seed = command(lab, "seed", cmd_lab_seed, "run the seed document's experiment in namespaces")
-    seed.add_argument("--keep", action="store_true", help="leave the lab up (remove with `pyvs lab down`)")
+    seed.add_argument("--name", default=_default_lab_name(), metavar="NAME",
+                      help="the lab's name: its namespaces are pyvs-NAME-ROLE (default: %(default)s)")
+    seed.add_argument("--keep", action="store_true",
+                      help="leave the lab up (remove it with `pyvs lab down NAME`)")
     seed.add_argument("--reals", type=int, default=1, metavar="N", help="number of real servers (1-8)")
     _dataplane_option(seed)
-    command(lab, "down", cmd_lab_down, "remove the lab left up by `pyvs lab seed --keep`")
+    down = command(lab, "down", cmd_lab_down, "remove a lab left up by `pyvs lab seed --keep`")
+    down.add_argument("name", nargs="?", default=_default_lab_name(), metavar="NAME",
+                      help="which lab (default: %(default)s)")
+    command(lab, "list", cmd_lab_list, "the labs left up by `pyvs lab seed --keep`: name, namespaces")
 
     from pyvs.bench.main import add_arguments as bench_arguments
 

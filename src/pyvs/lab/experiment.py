@@ -3,13 +3,20 @@
 It captures on the router's side of the director's link and of each real
 server's link, runs `curl http://10.2.2.3/` in the client, prints curl's
 output, `pyvsadm -L -n --stats` and the captures, then checks the document's
-evidence (pyvs.lab.evidence) and prints PASS/FAIL per check. `--keep` leaves
-the lab up and records it in /run/pyvs/lab.json; `pyvs lab down` removes it.
+evidence (pyvs.lab.evidence) and prints PASS/FAIL per check.
+
+Labs have names (`--name`, default "seed"); a lab's namespaces are
+pyvs-<name>-<role> (client, router, director, real1, ...), and a lab whose
+namespaces exist already is refused, so two labs with different names run
+side by side. `--keep` leaves the lab up and records it in
+/run/pyvs/labs/<name>.json; `pyvs lab down NAME` removes that lab and no
+other, `pyvs lab list` lists the kept ones.
 """
 
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import signal
 import sys
@@ -19,10 +26,11 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from pyvs.lab import evidence
-from pyvs.lab.netns import BackgroundProcess, LabError, Namespace, Topology, delete_namespaces
+from pyvs.lab.netns import BackgroundProcess, LabError, Namespace, Topology, delete_namespaces, namespace_name
 from pyvs.lab.seed import (
     CLIENT,
     DIRECTOR,
+    MAX_REALS,
     PORT,
     VIP,
     SeedLab,
@@ -32,8 +40,12 @@ from pyvs.lab.seed import (
     seed_topology,
     wait_for_log,
 )
+from pyvs.model.errors import ConfigError
 
-LAB_STATE = Path("/run/pyvs/lab.json")
+LAB_DIR = Path("/run/pyvs/labs")
+DEFAULT_NAME = "seed"
+NAME_PATTERN = re.compile(r"[a-z0-9][a-z0-9-]{0,23}")
+ROLES = ("client", "router", "director", *(f"real{i + 1}" for i in range(MAX_REALS)))
 
 
 @dataclass(slots=True)
@@ -128,61 +140,108 @@ def print_report(lab: SeedLab, report: SeedReport, out: TextIO) -> None:
     section("evidence", [c.line() for c in report.checks])
 
 
-def run_seed(reals: int = 1, *, keep: bool = False, out: TextIO = sys.stdout, dataplane: str = "xdp") -> bool:
-    """`pyvs lab seed`: build, experiment, print, check; True when every check passes."""
-    if keep:
-        refuse_if_kept_lab_up()
-    topology = Topology()
+def run_seed(reals: int = 1, *, keep: bool = False, out: TextIO = sys.stdout, dataplane: str = "xdp",
+             name: str = DEFAULT_NAME, lab_dir: Path = LAB_DIR) -> bool:
+    """`pyvs lab seed`: build, experiment, print, check; True when every check passes.
+
+    Refuses (LabError, nothing changed) a name that is not check_name()'s or
+    whose lab is up already."""
+    check_name(name)
+    existing = existing_namespaces(name)
+    if existing:
+        raise LabError(f"lab {name} is up already ({', '.join(existing)}): remove it with "
+                       f"`pyvs lab down {name}`, or give this one another --name")
+    topology = Topology(name=name)
     try:
         with seed_topology(reals, topology=topology, dataplane=dataplane) as lab:
             report = run_experiment(lab)
             print_report(lab, report, out)
             if keep:
-                save_kept_lab(topology.keep())
-                print(f"lab kept: {', '.join(ns.name for ns in topology.namespaces.values())}; "
-                      "remove it with `pyvs lab down`", file=out)
+                save_kept_lab(name, topology.keep(), lab_dir)
+                print(f"lab {name} kept: {', '.join(ns.name for ns in topology.namespaces.values())}; "
+                      f"remove it with `pyvs lab down {name}`", file=out)
             return report.passed
     finally:
         if not keep:
             topology.close()
 
 
-def refuse_if_kept_lab_up(path: Path = LAB_STATE) -> None:
-    kept = load_kept_lab(path)
-    if kept and any(Path("/run/netns", name).exists() for name in kept["namespaces"].values()):
-        raise LabError(f"a kept lab is up ({path}): remove it first with `pyvs lab down`")
+def check_name(name: str) -> None:
+    if not NAME_PATTERN.fullmatch(name):
+        raise ConfigError(f"illegal lab name {name!r}: 1 to 24 of a-z, 0-9 and '-', not starting with '-'")
 
 
-def save_kept_lab(description: dict[str, object], path: Path = LAB_STATE) -> None:
+def namespace_names(name: str) -> dict[str, str]:
+    """role -> the namespace that role has in lab `name` (whether it exists or not)."""
+    return {role: namespace_name(f"pyvs-{name}", role) for role in ROLES}
+
+
+def existing_namespaces(name: str) -> list[str]:
+    return [ns for ns in namespace_names(name).values() if Path("/run/netns", ns).exists()]
+
+
+def state_path(name: str, lab_dir: Path = LAB_DIR) -> Path:
+    return lab_dir / f"{name}.json"
+
+
+def save_kept_lab(name: str, description: dict[str, object], lab_dir: Path = LAB_DIR) -> None:
+    path = state_path(name, lab_dir)
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(description, indent=2) + "\n")
+    path.write_text(json.dumps({"name": name, **description}, indent=2) + "\n")
 
 
-def load_kept_lab(path: Path = LAB_STATE) -> dict[str, Any] | None:
+def load_kept_lab(name: str, lab_dir: Path = LAB_DIR) -> dict[str, Any] | None:
     try:
-        kept: dict[str, Any] = json.loads(path.read_text())
+        kept: dict[str, Any] = json.loads(state_path(name, lab_dir).read_text())
         return kept
     except FileNotFoundError:
         return None
 
 
-def lab_down(path: Path = LAB_STATE) -> list[str]:
-    """`pyvs lab down`: release pyvs state, delete the kept lab's namespaces; returns their names."""
-    kept = load_kept_lab(path)
-    if kept is None:
-        raise LabError(f"no kept lab ({path} does not exist)")
-    namespaces: dict[str, str] = kept["namespaces"]
-    for role, name in namespaces.items():
-        if not Path("/run/netns", name).exists():
+@dataclass(frozen=True, slots=True)
+class KeptLab:
+    """A lab left up by --keep, as `pyvs lab list` shows it."""
+
+    name: str
+    namespaces: list[str]
+    missing: list[str]  # of those, the ones that no longer exist
+
+
+def kept_labs(lab_dir: Path = LAB_DIR) -> list[KeptLab]:
+    labs = []
+    for path in sorted(lab_dir.glob("*.json")):
+        kept = load_kept_lab(path.stem, lab_dir)
+        if kept is None:
+            continue
+        names = list(kept["namespaces"].values())
+        labs.append(KeptLab(path.stem, names, [n for n in names if not Path("/run/netns", n).exists()]))
+    return labs
+
+
+def lab_down(name: str = DEFAULT_NAME, lab_dir: Path = LAB_DIR) -> list[str]:
+    """`pyvs lab down NAME`: release pyvs state, delete lab NAME's namespaces (kept, or
+    left behind by an interrupted run); returns their names. Other labs are untouched."""
+    check_name(name)
+    kept = load_kept_lab(name, lab_dir)
+    if kept is not None:
+        namespaces: dict[str, str] = kept["namespaces"]
+    else:
+        namespaces = {role: ns for role, ns in namespace_names(name).items()
+                      if Path("/run/netns", ns).exists()}
+        if not namespaces:
+            others = ", ".join(lab.name for lab in kept_labs(lab_dir)) or "none"
+            raise LabError(f"no lab named {name} (kept labs: {others})")
+    for role, ns_name in namespaces.items():
+        if not Path("/run/netns", ns_name).exists():
             continue
         if role == "director":
-            director_cleanup(Namespace(name))
+            director_cleanup(Namespace(ns_name))
         elif role.startswith("real"):
-            real_cleanup(Namespace(name))
+            real_cleanup(Namespace(ns_name))
     errors = delete_namespaces(list(namespaces.values()))
-    if kept.get("workdir"):
+    if kept is not None and kept.get("workdir"):
         shutil.rmtree(kept["workdir"], ignore_errors=True)
     if errors:
         raise LabError("; ".join(errors))
-    path.unlink(missing_ok=True)
+    state_path(name, lab_dir).unlink(missing_ok=True)
     return list(namespaces.values())

@@ -224,20 +224,26 @@ def delete_namespaces(names: Sequence[str]) -> list[str]:
     return errors
 
 
+def namespace_name(prefix: str, role: str, suffix: str = "") -> str:
+    """The name of a topology's namespace for `role`: prefix-role[-suffix]."""
+    return f"{prefix}-{role}-{suffix}" if suffix else f"{prefix}-{role}"
+
+
 class Topology:
     """Namespaces, links and processes that all go away together.
 
     Use as a context manager; `close()` is also registered with atexit, and
     `keep()` hands the namespaces over to the caller (close() then does nothing).
-    Namespace names are "<prefix>-<role>-<suffix>", one suffix per topology.
+    Namespace names are "<prefix>-<role>-<suffix>", one random suffix per
+    topology; a named topology's are "<prefix>-<name>-<role>" (`namespace_name()`).
     """
 
-    def __init__(self, prefix: str = "pyvs", suffix: str | None = None) -> None:
-        self.prefix = prefix
-        self.suffix = suffix or unique_suffix()
+    def __init__(self, prefix: str = "pyvs", suffix: str | None = None, *, name: str | None = None) -> None:
+        self.prefix = f"{prefix}-{name}" if name else prefix
+        self.suffix = "" if name else (suffix or unique_suffix())
         self.namespaces: dict[str, Namespace] = {}
         self.processes: list[BackgroundProcess] = []
-        self.workdir = Path(tempfile.mkdtemp(prefix=f"{prefix}-lab-{self.suffix}-"))
+        self.workdir = Path(tempfile.mkdtemp(prefix=f"{prefix}-lab-{name or self.suffix}-"))
         self._cleanups: list[Callable[[], object]] = []
         self._closed = False
         atexit.register(self.close)
@@ -252,12 +258,15 @@ class Topology:
         """Create the namespace for `role` with its loopback up and IPv6 off (quiet captures)."""
         if role in self.namespaces:
             raise LabError(f"namespace role {role!r} already exists")
-        ns = Namespace(f"{self.prefix}-{role}-{self.suffix}")
+        ns = Namespace(self.namespace_name(role))
         run(["ip", "netns", "add", ns.name])
         self.namespaces[role] = ns
         ns.link_up("lo")
         ns.sysctl({"net.ipv6.conf.all.disable_ipv6": 1, "net.ipv6.conf.default.disable_ipv6": 1})
         return ns
+
+    def namespace_name(self, role: str) -> str:
+        return namespace_name(self.prefix, role, self.suffix)
 
     def add_veth(self, a: Namespace, a_if: str, b: Namespace, b_if: str) -> None:
         """A veth pair a:a_if <-> b:b_if, created inside the namespaces, both ends up."""
