@@ -36,6 +36,7 @@ fi
 # outlive the shell that ran this.
 [ -x "$prefix/bin/python" ] || /usr/bin/python3 -m venv "$prefix"
 pip=("$prefix/bin/python" -m pip install -q --disable-pip-version-check --root-user-action=ignore)
+rm -rf build  # setuptools' scratch copy: a module deleted from src/ must not linger in it
 "${pip[@]}" --upgrade --force-reinstall --no-deps .
 "${pip[@]}" '.[test]'
 for command in pyvs pyvsadm; do

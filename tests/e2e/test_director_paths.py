@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import pytest
 
-from pyvs.lab.commands import python_module_argv, pyvs_env
+from pyvs.lab.commands import python_code_argv, python_module_argv, pyvs_env
 from pyvs.lab.experiment import start_capture
 from pyvs.lab.netns import run
 from pyvs.lab.seed import VIP, SeedLab, add_service
@@ -33,7 +33,7 @@ def sent_on_by_kernel(lab: SeedLab) -> int:
 def drop_count(lab: SeedLab, reason: DropReason) -> int:
     code = ("from pyvs.dataplane.xdp import XdpDataplane\n"
             f"d = XdpDataplane.open_pinned(); print(d.drop_counts()[{int(reason)}])")
-    return int(lab.director.run_pyvs(["python3", "-c", code]).stdout)
+    return int(lab.director.run_pyvs(python_code_argv(code)).stdout)
 
 
 def test_unresolved_next_hop_goes_through_the_kernel(two_reals: SeedLab) -> None:
