@@ -70,38 +70,23 @@ def expected_line(feature: Feature) -> str:
 DIRECTOR = features.director_needs()
 PYTHON_PLANE = features.maps_only_needs()
 DECAP = features.decap_needs()
+COMMANDS = {  # what each command probes for
+    "director attach": (["director", "attach", IFACE], DIRECTOR),
+    "director attach --dataplane python": (["director", "attach", "--dataplane", "python", IFACE],
+                                           PYTHON_PLANE),
+    "realserver up": (["realserver", "up", "--vip", VIP, "--iface", IFACE], DECAP),
+}
+CASES = [(command, feature) for command, (_, needs) in COMMANDS.items() for feature in needs]
 
 
-@pytest.mark.parametrize("missing", DIRECTOR, ids=[f.name for f in DIRECTOR])
-def test_director_attach_refuses_a_kernel_without(missing: Feature, namespace: str,
-                                                  monkeypatch: pytest.MonkeyPatch,
-                                                  capsys: pytest.CaptureFixture[str]) -> None:
-    lacking(monkeypatch, missing)
-    before = snapshot()
-    assert pyvs_main.main(["director", "attach", IFACE]) == 1
-    assert capsys.readouterr().err == expected_line(missing)
-    assert snapshot() == before
-
-
-@pytest.mark.parametrize("missing", PYTHON_PLANE, ids=[f.name for f in PYTHON_PLANE])
-def test_python_dataplane_attach_refuses_a_kernel_without(missing: Feature, namespace: str,
-                                                          monkeypatch: pytest.MonkeyPatch,
-                                                          capsys: pytest.CaptureFixture[str]) -> None:
-    lacking(monkeypatch, missing)
-    before = snapshot()
-    assert pyvs_main.main(["director", "attach", "--dataplane", "python", IFACE]) == 1
-    assert capsys.readouterr().err == expected_line(missing)
-    assert snapshot() == before
-
-
-@pytest.mark.parametrize("missing", DECAP, ids=[f.name for f in DECAP])
-def test_realserver_up_refuses_a_kernel_without(missing: Feature, namespace: str,
-                                                monkeypatch: pytest.MonkeyPatch,
-                                                capsys: pytest.CaptureFixture[str]) -> None:
+@pytest.mark.parametrize(("command", "missing"), CASES, ids=[f"{c}: {f.name}" for c, f in CASES])
+def test_a_kernel_without_a_needed_feature_is_refused(command: str, missing: Feature, namespace: str,
+                                                      monkeypatch: pytest.MonkeyPatch,
+                                                      capsys: pytest.CaptureFixture[str]) -> None:
     lacking(monkeypatch, missing)
     monkeypatch.setattr(KernelSystem, "kernel_has_ipip", lambda self: False)  # XDP decap even with ipip
     before = snapshot()
-    assert pyvs_main.main(["realserver", "up", "--vip", VIP, "--iface", IFACE]) == 1
+    assert pyvs_main.main(COMMANDS[command][0]) == 1
     assert capsys.readouterr().err == expected_line(missing)
     assert snapshot() == before
 

@@ -33,6 +33,8 @@ from pyvs.model.errors import ConfigError, LbError
 EXIT_USAGE = 2
 EXIT_FAILURE = 1
 DATAPLANES = ("xdp", "python")
+GENERIC_XDP_NOTE = ("its driver has no native XDP: attached in generic mode, "
+                    "which forwards the same packets more slowly")
 
 
 def _vip(text: str) -> ipaddress.IPv4Address:
@@ -56,10 +58,6 @@ def cmd_director_attach(args: argparse.Namespace) -> int:
         if xdp.attach_director(ifname) is xdp.AttachMode.GENERIC:
             print(f"pyvs: {ifname}: {GENERIC_XDP_NOTE}", file=sys.stderr)
     return 0
-
-
-GENERIC_XDP_NOTE = ("its driver has no native XDP: attached in generic mode, "
-                    "which forwards the same packets more slowly")
 
 
 def cmd_director_detach(args: argparse.Namespace) -> int:
