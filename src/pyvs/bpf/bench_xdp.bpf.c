@@ -13,15 +13,14 @@
  *   bench_empty      nothing, XDP_TX: the test run's own loop
  *   bench_restore    restore only, XDP_TX: the wrapper's own cost
  *   bench_push_ipip  restore, push a constant 20-byte IPv4 header, XDP_TX: the floor
- *   bench_director   restore, then the director's code (lb_xdp.bpf.c)
- *   bench_decap      restore, then the real-server decapsulation code (decap_xdp.bpf.c)
+ *   bench_director   restore, then the director's code (director.h)
+ *   bench_decap      restore, then the real-server decapsulation code (decap.h)
  *
- * The director and decapsulation code is the production source itself,
- * included with PYVS_BENCH_WRAPPER defined (which turns their entry points
- * into the inline functions called here), and the maps are the same maps:
- * the loader reuses the ones pinned by the production objects.
+ * The director and decapsulation code is the production code itself
+ * (director.h, decap.h: the inline functions the production entry points
+ * call), and the maps are the same maps: the loader reuses the ones pinned by
+ * the production objects.
  */
-#define PYVS_BENCH_WRAPPER 1
 
 #include <linux/bpf.h>
 #include <linux/if_ether.h>
@@ -30,8 +29,8 @@
 #include <bpf/bpf_endian.h>
 #include <bpf/bpf_helpers.h>
 
-#include "lb_xdp.bpf.c"
-#include "decap_xdp.bpf.c"
+#include "director.h"
+#include "decap.h"
 
 /* struct bench_state: lb_shared.h (mirrored by pyvs.dataplane.abi.BenchState). */
 struct bench_state bench;

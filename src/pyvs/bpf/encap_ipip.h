@@ -32,7 +32,7 @@ static __always_inline void ipv4_decrease_ttl(struct iphdr *iph)
 /**
  * encap_ipip4() - wrap the IPv4 packet at frame->l3_off into an outer IPv4
  * header toward @real_addr, keeping the L2 header in front.
- * The outer source is filled in later from the FIB (see lb_xdp.bpf.c).
+ * The outer source is filled in later, from the real server's entry (see director.h).
  * Returns: 0, or LB_DROP_NO_HEADROOM when the frame cannot grow.
  */
 static __always_inline int encap_ipip4(struct xdp_md *ctx, const struct lb_frame *frame,

@@ -51,7 +51,7 @@ U32 = ctypes.c_uint32
 
 @dataclass
 class DecapMaps:
-    """Handles on the real-server decapsulation program's maps (bpf/decap_xdp.bpf.c)."""
+    """Handles on the real-server decapsulation program's maps (bpf/decap.h)."""
 
     vips: Any
     locals: Any

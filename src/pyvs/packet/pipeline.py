@@ -1,5 +1,5 @@
 """The director and the real-server decapsulation, sans-IO: the executable
-specification of bpf/lb_xdp.bpf.c and bpf/decap_xdp.bpf.c.
+specification of bpf/director.h and bpf/decap.h.
 
 Rule 1: no I/O, no clocks, no randomness: the frame, the maps, the FIB's
 answers and the time come in as arguments.
@@ -264,7 +264,7 @@ def send_encapsulated(data: bytearray, result: FibResult, l2_len: int, ingress_i
     return Verdict(Action.REDIRECT, bytes(data), ifindex=result.ifindex)
 
 
-# -- lb_xdp.bpf.c ------------------------------------------------------------------
+# -- director.h --------------------------------------------------------------------
 
 def process_director(frame_in: bytes, maps: DirectorMaps, fib: Fib, *, now_ns: int,
                      ingress_ifindex: int) -> Verdict:
@@ -326,7 +326,7 @@ def process_director(frame_in: bytes, maps: DirectorMaps, fib: Fib, *, now_ns: i
     return send_encapsulated(data, result, frame.l3_off, ingress_ifindex, saddr)
 
 
-# -- decap_xdp.bpf.c -----------------------------------------------------------------
+# -- decap.h -----------------------------------------------------------------------
 
 def _drop_tunnel_packet(maps: DecapMaps, data: bytearray) -> Verdict:
     add_u64(maps.stats, DecapCounter.DROPPED, 1)
