@@ -2,7 +2,7 @@
 
 Compiles the objects (clang must be present: this fails rather than skips),
 dumps their BTF with bpftool, and compares every struct's size and member
-offsets, and every shared enum's values, with pyvs.dataplane.abi and
+offsets, and every shared enum's values, with pyvs.packet.abi and
 pyvs.model.enums.
 """
 
@@ -17,9 +17,19 @@ from typing import Any
 import pytest
 
 from pyvs.bpf import build
-from pyvs.dataplane import abi
-from pyvs.dataplane.xdp import FLOW_TIMEOUT_S
+from pyvs.dataplane import libbpf
 from pyvs.model import enums
+from pyvs.model.enums import FLOW_TIMEOUT_S
+from pyvs.packet import abi
+from pyvs.packet.tables import (
+    DECAP_MAPS,
+    DECAP_PREFIX,
+    DIRECTOR_MAPS,
+    DIRECTOR_PREFIX,
+    Capacity,
+    MapSpec,
+    entries,
+)
 from pyvs.sched import SCHED_SLOTS
 
 pytestmark = pytest.mark.needs_clang
@@ -82,3 +92,14 @@ def test_constants_match_btf() -> None:
     assert limits["LB_SCHED_SLOTS"] == SCHED_SLOTS
     timeouts = {v["name"].removeprefix("LB_TIMEOUT_"): v["val"] for v in types["lb_flow_timeout"]["values"]}
     assert timeouts == {state.name: seconds for state, seconds in FLOW_TIMEOUT_S.items()}
+
+
+@pytest.mark.parametrize(("obj", "specs", "prefix"), [("lb_xdp", DIRECTOR_MAPS, DIRECTOR_PREFIX),
+                                                      ("decap_xdp", DECAP_MAPS, DECAP_PREFIX)])
+def test_the_declared_maps_are_the_objects_maps(obj: str, specs: tuple[MapSpec, ...], prefix: str) -> None:
+    """pyvs.packet.tables declares every map of the object, with its type and key and value sizes."""
+    with libbpf.BpfObject(build.object_path(obj)) as opened:
+        compiled = {(m.name, m.type, m.key_size, m.value_size, m.max_entries) for m in opened.object_maps()}
+    declared = {(prefix + s.field, int(s.kind), ctypes.sizeof(s.key), ctypes.sizeof(s.value),
+                 entries(s, prefix + s.field, Capacity())) for s in specs}
+    assert declared == compiled

@@ -20,10 +20,11 @@ from scapy.layers.l2 import Ether
 from pyvs.bench import prog_cost
 from pyvs.bench.runner import Options
 from pyvs.bpf import build
-from pyvs.dataplane import abi, libbpf, pins
+from pyvs.dataplane import libbpf, pins
 from pyvs.dataplane.libbpf import XdpMd
 from pyvs.dataplane.maps import PerCpuMap
 from pyvs.model.enums import Action, DecapCounter
+from pyvs.packet import abi
 from tests.bpf.conftest import Director
 from tests.vectors.frames import (
     DIRECTOR,

@@ -13,10 +13,11 @@ from scapy.layers.inet import IP
 from scapy.layers.l2 import Ether
 
 from pyvs.bpf import build
-from pyvs.dataplane import abi, libbpf, pins
+from pyvs.dataplane import libbpf, pins
 from pyvs.dataplane.libbpf import XdpMd
 from pyvs.dataplane.maps import PerCpuMap
 from pyvs.model.enums import Action
+from pyvs.packet import abi
 from tests.vectors.frames import DIRECTOR_MAC, REAL1, ROUTER_MAC, client_ip, ipip_frame
 
 VIP = ipaddress.IPv4Address("10.2.2.3")

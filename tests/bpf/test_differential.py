@@ -33,15 +33,17 @@ from hypothesis import strategies as st
 
 from pyvs.bpf import build
 from pyvs.control.config import Config
-from pyvs.dataplane import abi, libbpf, pins, xdp
+from pyvs.dataplane import libbpf, pins, xdp
 from pyvs.dataplane.kernel_fib import KernelSources
 from pyvs.dataplane.libbpf import XdpMd
-from pyvs.dataplane.maps import BpfMap, PerCpuMap
-from pyvs.dataplane.state import DecapMaps, DirectorMaps, MapDataplane
+from pyvs.dataplane.maps import BpfMap, PerCpuMap, pinned_director_maps
+from pyvs.dataplane.state import MapDataplane
 from pyvs.model import FwdMethod, Protocol, RealServer, Scheduler, ServiceKey, VirtualService
 from pyvs.model.enums import Action, FlowState
+from pyvs.packet import abi
 from pyvs.packet.fib import Route, StaticFib
 from pyvs.packet.pipeline import process_decap, process_director
+from pyvs.packet.tables import DecapMaps, DirectorMaps
 from tests.bpf.conftest import OTHER_MAC, OTHER_ROUTER_MAC, fib_namespace, private_pins
 from tests.vectors.frames import DIRECTOR_MAC, ROUTER_MAC
 
@@ -238,7 +240,7 @@ def twins() -> Iterator[Twins]:
         # The kernel's side resolves real servers' source addresses with the
         # namespace's routes, the reference's with the StaticFib that describes them.
         sources = KernelSources()
-        kernel = MapDataplane(DirectorMaps.pinned(pins.netns_dir()), sources)
+        kernel = MapDataplane(pinned_director_maps(pins.netns_dir()), sources)
         ifindex = xdp.ifindex_of("lb0")
         fib = static_fib(ifindex, xdp.ifindex_of("lb1"))
         reference = MapDataplane(DirectorMaps.in_memory(max_services=MAX_SERVICES, max_reals=MAX_REALS,

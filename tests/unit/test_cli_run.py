@@ -18,11 +18,11 @@ from pyvs.cli.address import StaticResolver
 from pyvs.cli.ipvsadm import report, run
 from pyvs.cli.parse import parse
 from pyvs.control.config import Config
-from pyvs.dataplane.base import Connection, Counters
 from pyvs.dataplane.memory import MemoryDataplane
 from pyvs.model.enums import FlowState, Protocol
 from pyvs.model.errors import DataplaneError, LbError
 from pyvs.model.service import ServiceKey
+from pyvs.model.status import Connection, Counters
 
 IP = ipaddress.IPv4Address
 WEB = ServiceKey(Protocol.TCP, IP("10.2.2.3"), 80)

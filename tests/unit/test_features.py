@@ -20,7 +20,7 @@ from pyvs.dataplane.features import (
     insn_needs,
     map_needs,
 )
-from pyvs.dataplane.libbpf import BpfInsn, MapSpec
+from pyvs.dataplane.libbpf import BpfInsn, ObjectMap
 
 README = Path(__file__).resolve().parents[2] / "README.md"
 
@@ -68,9 +68,9 @@ def test_an_unknown_helper_is_still_a_requirement() -> None:
 
 
 def test_what_maps_need() -> None:
-    spec = MapSpec("lb_services", 1, 8, 24, BPF_F_NO_PREALLOC)
+    spec = ObjectMap("lb_services", 1, 8, 24, BPF_F_NO_PREALLOC, 16384)
     assert map_needs([spec]) == [MAP_TYPES[1], MAP_FLAGS[BPF_F_NO_PREALLOC]]
-    assert map_needs([MapSpec("lb_flows", BPF_MAP_TYPE_LRU_HASH, 16, 24, 0)]) == [MAP_TYPES[9]]
+    assert map_needs([ObjectMap("lb_flows", BPF_MAP_TYPE_LRU_HASH, 16, 24, 0, 262144)]) == [MAP_TYPES[9]]
 
 
 def test_unique_orders_by_first_release() -> None:

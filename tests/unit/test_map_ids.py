@@ -7,11 +7,12 @@ import ipaddress
 import pytest
 
 from pyvs.control import config as edits
-from pyvs.dataplane.state import DirectorMaps, MapDataplane
+from pyvs.dataplane.state import MapDataplane
 from pyvs.model.enums import Protocol, Scheduler
 from pyvs.model.errors import DataplaneError
 from pyvs.model.service import RealServer, ServiceKey, VirtualService
 from pyvs.packet.fib import StaticFib
+from pyvs.packet.tables import DirectorMaps
 
 IP = ipaddress.IPv4Address
 

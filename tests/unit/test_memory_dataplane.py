@@ -8,11 +8,12 @@ import ipaddress
 import pytest
 
 from pyvs.control import config as edits
-from pyvs.dataplane.base import Connection, Counters, Dataplane, RealStatus, ServiceStatus
+from pyvs.dataplane.base import Dataplane
 from pyvs.dataplane.memory import MemoryDataplane
 from pyvs.model.enums import FlowState, Protocol, Scheduler
 from pyvs.model.errors import DataplaneError, NoSuchService
 from pyvs.model.service import RealServer, ServiceKey, VirtualService
+from pyvs.model.status import Connection, Counters, RealStatus, ServiceStatus
 
 IP = ipaddress.IPv4Address
 WEB = ServiceKey(Protocol.TCP, IP("10.2.2.3"), 80)

@@ -14,12 +14,13 @@ from scapy.layers.inet import ICMP, IP
 from scapy.layers.l2 import Ether
 
 from pyvs.control import config as cfg
-from pyvs.dataplane import abi
-from pyvs.dataplane.state import DecapMaps, DirectorMaps, MapDataplane
+from pyvs.dataplane.state import MapDataplane
 from pyvs.model import FwdMethod, Protocol, RealServer, Scheduler, ServiceKey, VirtualService
 from pyvs.model.enums import Action, DropReason
+from pyvs.packet import abi
 from pyvs.packet.fib import Route, StaticFib
 from pyvs.packet.pipeline import process_decap, process_director
+from pyvs.packet.tables import DecapMaps, DirectorMaps
 from tests.vectors.frames import (
     DIRECTOR,
     DIRECTOR_MAC,

@@ -12,9 +12,9 @@ import ipaddress
 import pytest
 
 from pyvs.cli.render import ListFormat, largenum, list_all, list_service, save
-from pyvs.dataplane.base import Counters, RealStatus, ServiceStatus
 from pyvs.model.enums import FwdMethod, Protocol, Scheduler
 from pyvs.model.service import RealServer, ServiceKey, VirtualService
+from pyvs.model.status import Counters, RealStatus, ServiceStatus
 
 IP = ipaddress.IPv4Address
 

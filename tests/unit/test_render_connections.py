@@ -16,8 +16,8 @@ import pytest
 
 from pyvs.cli.address import NUMERIC
 from pyvs.cli.render import STATE_NAMES, connection_entry, expire, list_connections
-from pyvs.dataplane.base import Connection
 from pyvs.model.enums import FlowState, Protocol
+from pyvs.model.status import Connection
 
 IP = ipaddress.IPv4Address
 

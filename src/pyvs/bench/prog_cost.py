@@ -39,13 +39,14 @@ from typing import Any
 from pyvs.bench.runner import Figure, Options
 from pyvs.bpf import build
 from pyvs.control import config as cfg
-from pyvs.dataplane import abi, libbpf, pins, xdp
+from pyvs.dataplane import libbpf, pins, xdp
 from pyvs.dataplane.libbpf import XdpMd
 from pyvs.dataplane.maps import BpfMap, PerCpuMap
 from pyvs.lab.fib_netns import DIRECTOR_MAC, ROUTER_MAC, fib_namespace
 from pyvs.lab.ping import internet_checksum
 from pyvs.model import FwdMethod, Protocol, RealServer, Scheduler, ServiceKey, VirtualService
 from pyvs.model.enums import Action, DecapCounter, FlowState
+from pyvs.packet import abi
 from pyvs.packet.headers import (
     ETH_HLEN,
     ETH_P_IP,
@@ -268,9 +269,7 @@ class Lab:
         return int(self.dataplane.maps.flows.max_entries)
 
     def flow_count(self) -> int:
-        flows = self.dataplane.maps.flows
-        return libbpf.map_lookup_batch(flows.fd, ctypes.sizeof(abi.FlowKey), ctypes.sizeof(abi.Flow),
-                                       flows.max_entries)[2]
+        return len(self.dataplane.maps.flows.all_items())
 
     def flow(self, frame: bytes) -> abi.Flow | None:
         flow: abi.Flow | None = self.dataplane.maps.flows.get(flow_key(frame))

@@ -32,7 +32,7 @@
 #include "director.h"
 #include "decap.h"
 
-/* struct bench_state: lb_shared.h (mirrored by pyvs.dataplane.abi.BenchState). */
+/* struct bench_state: lb_shared.h (mirrored by pyvs.packet.abi.BenchState). */
 struct bench_state bench;
 
 /*

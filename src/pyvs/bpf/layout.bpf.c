@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
  * Instantiates every struct and enum of lb_shared.h so that their layouts
- * appear in this object's BTF; tests/abi compares them with pyvs/dataplane/abi.py.
+ * appear in this object's BTF; tests/abi compares them with pyvs/packet/abi.py.
  */
 #include "lb_shared.h"
 

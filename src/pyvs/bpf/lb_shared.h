@@ -2,7 +2,7 @@
 /*
  * This file contains every struct, enum and constant that the BPF programs
  * share with Python. It is the single source of these layouts: the Python
- * mirror in pyvs/dataplane/abi.py is checked against the BTF of the compiled
+ * mirror in pyvs/packet/abi.py is checked against the BTF of the compiled
  * objects by tests/abi. Rules: fixed-width types only, explicit padding, no
  * bitfields, network byte order only in fields typed __be*.
  */

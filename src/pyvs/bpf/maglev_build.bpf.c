@@ -36,7 +36,7 @@
 #define MAGLEV_LOOP_MAX (1u << 23) /* bpf_loop's limit on iterations per call */
 #define PROBES_PER_ITER 64
 
-/* struct maglev_backend, struct maglev_args: lb_shared.h (mirrored in pyvs.dataplane.abi). */
+/* struct maglev_backend, struct maglev_args: lb_shared.h (mirrored in pyvs.packet.abi). */
 
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);

@@ -40,7 +40,7 @@
 #define GEN_IP_DF 0x4000
 #define GEN_TTL 64
 
-/* struct udpgen_state: lb_shared.h (mirrored by pyvs.dataplane.abi.UdpgenState). */
+/* struct udpgen_state: lb_shared.h (mirrored by pyvs.packet.abi.UdpgenState). */
 _Static_assert(GEN_PAYLOAD_LEN == 18, "64-byte frames carry 18 bytes of UDP payload");
 
 struct udpgen_state gen;

@@ -25,9 +25,9 @@ from dataclasses import dataclass
 from typing import Final
 
 from pyvs.cli.address import NUMERIC, Namer
-from pyvs.dataplane.base import Connection, Counters, RealStatus, ServiceStatus
 from pyvs.model.enums import FlowState, FwdMethod, Protocol
 from pyvs.model.service import VirtualService
+from pyvs.model.status import Connection, Counters, RealStatus, ServiceStatus
 
 IPVS_VERSION = "1.2.1"  # the kernel IPVS version ipvsadm prints in the header
 

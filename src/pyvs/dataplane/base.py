@@ -7,51 +7,11 @@ forward according to `new`, and `status()` adds counters and connection counts.
 
 from __future__ import annotations
 
-import ipaddress
-from dataclasses import dataclass, field
 from typing import Protocol
 
 from pyvs.control.config import Config
-from pyvs.model import enums
-from pyvs.model.service import RealServer, ServiceKey, VirtualService
-
-
-@dataclass(frozen=True, slots=True)
-class Counters:
-    """ipvsadm --stats columns, summed over CPUs."""
-
-    conns: int = 0
-    inpkts: int = 0
-    outpkts: int = 0
-    inbytes: int = 0
-    outbytes: int = 0
-
-
-@dataclass(frozen=True, slots=True)
-class RealStatus:
-    real: RealServer
-    active_conns: int = 0
-    inactive_conns: int = 0
-    stats: Counters = field(default_factory=Counters)
-
-
-@dataclass(frozen=True, slots=True)
-class ServiceStatus:
-    service: VirtualService
-    reals: tuple[RealStatus, ...] = ()
-    stats: Counters = field(default_factory=Counters)
-
-
-@dataclass(frozen=True, slots=True)
-class Connection:
-    """One entry of the connection table, as `ipvsadm -L -c` shows it."""
-
-    protocol: enums.Protocol
-    client: tuple[ipaddress.IPv4Address, int]
-    virtual: tuple[ipaddress.IPv4Address, int]
-    real: tuple[ipaddress.IPv4Address, int]
-    state: enums.FlowState
-    expires_s: int  # seconds until the entry times out
+from pyvs.model.service import ServiceKey, VirtualService
+from pyvs.model.status import Connection, ServiceStatus
 
 
 class Dataplane(Protocol):

@@ -35,8 +35,9 @@ from pathlib import Path
 
 from pyvs.bpf import build
 from pyvs.child_env import child_env
-from pyvs.dataplane import abi, libbpf
+from pyvs.dataplane import libbpf
 from pyvs.model.errors import DataplaneError, LbError
+from pyvs.packet import abi
 
 BPF_PROG_TYPE_XDP = 6
 BPF_MAP_TYPE_HASH = 1
@@ -171,7 +172,7 @@ def has_loop(insns: Sequence[libbpf.BpfInsn]) -> bool:
     return False
 
 
-def map_needs(specs: Iterable[libbpf.MapSpec]) -> list[Feature]:
+def map_needs(specs: Iterable[libbpf.ObjectMap]) -> list[Feature]:
     needs: list[Feature] = []
     for spec in specs:
         needs.append(MAP_TYPES.get(spec.type) or _unknown("map", spec.type, f"BPF maps of type {spec.type}"))
@@ -184,7 +185,7 @@ def map_needs(specs: Iterable[libbpf.MapSpec]) -> list[Feature]:
 
 def program_needs(obj: libbpf.BpfObject, program: str) -> list[Feature]:
     """Everything loading `program` of the opened (not yet loaded) `obj` asks of the kernel."""
-    return unique([PROGRAM_XDP, *insn_needs(obj.program_insns(program)), *map_needs(obj.map_specs())])
+    return unique([PROGRAM_XDP, *insn_needs(obj.program_insns(program)), *map_needs(obj.object_maps())])
 
 
 def object_needs(name: str, program: str) -> list[Feature]:

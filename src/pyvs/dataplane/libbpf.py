@@ -162,6 +162,7 @@ _declare("bpf_map__type", _int, _vp)
 _declare("bpf_map__map_flags", _u32, _vp)
 _declare("bpf_map__key_size", _u32, _vp)
 _declare("bpf_map__value_size", _u32, _vp)
+_declare("bpf_map__max_entries", _u32, _vp)
 _declare("libbpf_probe_bpf_prog_type", _int, _int, _vp)
 _declare("libbpf_probe_bpf_map_type", _int, _int, _vp)
 _declare("libbpf_probe_bpf_helper", _int, _int, _int, _vp)
@@ -208,7 +209,7 @@ def num_possible_cpus() -> int:
 
 
 @dataclass(frozen=True, slots=True)
-class MapSpec:
+class ObjectMap:
     """A map as an object declares it."""
 
     name: str
@@ -216,6 +217,7 @@ class MapSpec:
     key_size: int
     value_size: int
     flags: int
+    max_entries: int
 
 
 class BpfObject:
@@ -265,13 +267,13 @@ class BpfObject:
         insns = _LIB.bpf_program__insns(prog)
         return [BpfInsn.from_buffer_copy(insns[i]) for i in range(_LIB.bpf_program__insn_cnt(prog))]
 
-    def map_specs(self) -> list[MapSpec]:
+    def object_maps(self) -> list[ObjectMap]:
         """Every map the object would create (before load: its type, sizes and flags)."""
         specs, map_ptr = [], None
         while map_ptr := _LIB.bpf_object__next_map(self._obj(), map_ptr):
-            specs.append(MapSpec(_LIB.bpf_map__name(map_ptr).decode(), _LIB.bpf_map__type(map_ptr),
+            specs.append(ObjectMap(_LIB.bpf_map__name(map_ptr).decode(), _LIB.bpf_map__type(map_ptr),
                                  _LIB.bpf_map__key_size(map_ptr), _LIB.bpf_map__value_size(map_ptr),
-                                 _LIB.bpf_map__map_flags(map_ptr)))
+                                 _LIB.bpf_map__map_flags(map_ptr), _LIB.bpf_map__max_entries(map_ptr)))
         return specs
 
     def map_fd(self, name: str) -> int:

@@ -196,7 +196,7 @@ class LiveDirector:
     def __init__(self, ifnames: Sequence[str], *, sync_interval: float = 0.1,
                  log: Callable[[str], None] | None = None) -> None:
         from pyvs.dataplane import pins
-        from pyvs.dataplane.state import DirectorMaps
+        from pyvs.dataplane.maps import pinned_director_maps
         from pyvs.packet.pipeline import process_director
 
         self.sync_interval = sync_interval
@@ -205,7 +205,7 @@ class LiveDirector:
         self._closers: list[Callable[[], object]] = []
         try:
             ifindexes = {socket.if_nametoindex(name): name for name in ifnames}
-            self.maps = DirectorMaps.pinned(pins.netns_dir())
+            self.maps = pinned_director_maps(pins.netns_dir())
             self._closers.append(self.maps.close)
             self.fib = KernelFib()
             self._closers.append(self.fib.close)

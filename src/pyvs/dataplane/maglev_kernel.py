@@ -20,8 +20,9 @@ from array import array
 from collections.abc import Sequence
 
 from pyvs.bpf import build
-from pyvs.dataplane import abi, libbpf
+from pyvs.dataplane import libbpf
 from pyvs.model.errors import DataplaneError
+from pyvs.packet import abi
 from pyvs.sched.maglev import Backend, check_table_size, table_inputs
 
 LOOP_MAX = 1 << 23  # bpf_loop's limit on iterations per run (MAGLEV_LOOP_MAX in the C)

@@ -1,9 +1,9 @@
-"""Typed handles on maps: BPF maps by fd, and dict-backed twins with the same interface.
+"""Typed handles on BPF maps by fd: the adapter's side of pyvs.packet.tables.
 
-The dict-backed ones hold exactly the bytes a BPF map would (keys and values
-are the ABI structs of pyvs.dataplane.abi), so one configuration written
-through either gives byte-identical contents: the reference pipeline runs on
-them, and tests compare them with the kernel's maps.
+`BpfMap` and `PerCpuMap` have the interfaces of pyvs.packet.tables'
+MapHandle and PerCpuHandle (whose dict-backed twins hold the same bytes), and
+`pinned_director_maps()` / `pinned_decap_maps()` open every map of the
+declared layout from a pin directory.
 """
 
 from __future__ import annotations
@@ -12,9 +12,10 @@ import ctypes
 import struct
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Generic, TypeVar, cast
+from typing import Any, Generic, TypeVar
 
 from pyvs.dataplane import libbpf
+from pyvs.packet.tables import DecapMaps, DirectorMaps, HandleMaker, MapSpec
 
 BPF_MAP_TYPE_ARRAY = 2
 
@@ -133,80 +134,18 @@ class PerCpuMap(Generic[K, V]):
         libbpf.close_fd(self.fd)
 
 
-class DictMap(Generic[K, V]):
-    """A BPF map's twin in a dict of bytes; arrays read as zero values where unset."""
-
-    def __init__(self, key_type: type[K], value_type: type[V], max_entries: int, *,
-                 is_array: bool = False) -> None:
-        self.key_type = key_type
-        self.value_type = value_type
-        self.max_entries = max_entries
-        self.is_array = is_array
-        self.data: dict[bytes, bytes] = {}
-
-    def _in_range(self, key: K) -> bool:
-        return not self.is_array or int(getattr(key, "value")) < self.max_entries  # noqa: B009
-
-    def get(self, key: K) -> V | None:
-        if not self._in_range(key):
-            return None
-        raw = self.data.get(bytes(key))
-        if raw is None:
-            return self.value_type() if self.is_array else None
-        return cast(V, self.value_type.from_buffer_copy(raw))
-
-    def put(self, key: K, value: V, flags: int = libbpf.BPF_ANY) -> None:
-        if not self._in_range(key):
-            raise KeyError(f"index beyond {self.max_entries}")
-        self.data[bytes(key)] = bytes(value)
-
-    def delete(self, key: K) -> bool:
-        return self.data.pop(bytes(key), None) is not None
-
-    def keys(self) -> Iterator[K]:
-        for raw in list(self.data):
-            yield cast(K, self.key_type.from_buffer_copy(raw))
-
-    def __iter__(self) -> Iterator[K]:
-        return self.keys()
-
-    def items(self) -> Iterator[tuple[K, V]]:
-        for raw_key, raw_value in list(self.data.items()):
-            yield (cast(K, self.key_type.from_buffer_copy(raw_key)),
-                   cast(V, self.value_type.from_buffer_copy(raw_value)))
-
-    def all_items(self) -> list[tuple[K, V]]:
-        zero = bytes(ctypes.sizeof(self.value_type))
-        return [(k, v) for k, v in self.items() if not (self.is_array and bytes(v) == zero)]
-
-    def close(self) -> None:
-        pass
+def pinned(directory: Path) -> HandleMaker:
+    """What makes each map's handle from its pin in `directory`."""
+    def make(spec: MapSpec, name: str) -> Any:
+        if spec.per_cpu:
+            return PerCpuMap.pinned(directory, name, spec.key, spec.value)
+        return BpfMap.pinned(directory, name, spec.key, spec.value)
+    return make
 
 
-class DictPerCpuMap(Generic[K, V]):
-    """A per-CPU array's twin with a single CPU."""
+def pinned_director_maps(directory: Path) -> DirectorMaps:
+    return DirectorMaps.made_by(pinned(directory))
 
-    def __init__(self, key_type: type[K], value_type: type[V], max_entries: int) -> None:
-        self.inner = DictMap(key_type, value_type, max_entries, is_array=True)
-        self.max_entries = max_entries
 
-    def get_all(self, key: K) -> list[V]:
-        value = self.inner.get(key)
-        return [] if value is None else [value]
-
-    def zero(self, key: K) -> None:
-        self.inner.delete(key)
-
-    def sum_all(self) -> list[tuple[int, ...]]:
-        words = ctypes.sizeof(self.inner.value_type) // 8
-        rows = []
-        for i in range(self.max_entries):
-            raw = self.inner.data.get(bytes(self.inner.key_type(i)), bytes(words * 8))
-            rows.append(struct.unpack(f"<{words}Q", raw))
-        return rows
-
-    def put_cpu0(self, key: K, value: V) -> None:
-        self.inner.put(key, value)
-
-    def close(self) -> None:
-        pass
+def pinned_decap_maps(directory: Path) -> DecapMaps:
+    return DecapMaps.made_by(pinned(directory))

@@ -20,9 +20,10 @@ import ipaddress
 from collections.abc import Iterable
 
 from pyvs.control.config import Config
-from pyvs.dataplane.base import Connection, Counters, RealStatus, ServiceStatus, sorted_services
+from pyvs.dataplane.base import sorted_services
 from pyvs.model.errors import DataplaneError, NoSuchService
 from pyvs.model.service import RealServer, ServiceKey
+from pyvs.model.status import Connection, Counters, RealStatus, ServiceStatus
 
 DEFAULT_TABLE_SIZE = 4096  # IPVS's default connection table size
 

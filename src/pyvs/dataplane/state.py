@@ -22,108 +22,20 @@ import ipaddress
 import time
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
-from pathlib import Path
-from typing import Any
 
 from pyvs.control.config import Config
-from pyvs.dataplane import abi
-from pyvs.dataplane.base import Connection, Counters, RealStatus, ServiceStatus, sorted_services
-from pyvs.dataplane.maps import BpfMap, DictMap, DictPerCpuMap, PerCpuMap
-from pyvs.model.enums import DropReason, FlowState, Protocol, Scheduler, SvcFlag
+from pyvs.dataplane.base import sorted_services
+from pyvs.model.enums import FLOW_TIMEOUT_S, NSEC_PER_SEC, FlowState, Protocol, Scheduler, SvcFlag
 from pyvs.model.errors import ConfigError, DataplaneError
 from pyvs.model.service import ServiceKey, VirtualService
+from pyvs.model.status import Connection, Counters, RealStatus, ServiceStatus
+from pyvs.packet import abi
 from pyvs.packet.fib import Sources
+from pyvs.packet.tables import DirectorMaps, PerCpuHandle
 from pyvs.sched import SCHED_SLOTS, SchedState, resume, schedule_sequence, state_at
 
-FLOW_TIMEOUT_S = {
-    FlowState.NONE: 2,
-    FlowState.ESTABLISHED: 900,
-    FlowState.SYN_RECV: 60,
-    FlowState.FIN_WAIT: 120,
-    FlowState.TIME_WAIT: 120,
-    FlowState.CLOSE: 10,
-    FlowState.UDP: 300,
-}
-NSEC_PER_SEC = 1_000_000_000
 FREE_SVC_ID = 0xFFFFFFFF  # lb_real.svc_id of a free real server id
 U32 = ctypes.c_uint32
-
-
-@dataclass
-class DecapMaps:
-    """Handles on the real-server decapsulation program's maps (bpf/decap.h)."""
-
-    vips: Any
-    locals: Any
-    stats: Any
-
-    @classmethod
-    def pinned(cls, d: Path) -> DecapMaps:
-        return cls(BpfMap.pinned(d, "lb_decap_vips", U32, U32), BpfMap.pinned(d, "lb_decap_locals", U32, U32),
-                   PerCpuMap.pinned(d, "lb_decap_stats", U32, ctypes.c_uint64))
-
-    @classmethod
-    def in_memory(cls) -> DecapMaps:
-        return cls(DictMap(U32, U32, 256), DictMap(U32, U32, 256), DictPerCpuMap(U32, ctypes.c_uint64, 3))
-
-    def close(self) -> None:
-        for handle in (self.vips, self.locals, self.stats):
-            handle.close()
-
-
-@dataclass
-class DirectorMaps:
-    """Handles on the director's maps (bpf/lb_maps.h), by the maps' names."""
-
-    services: Any
-    vip_addrs: Any
-    reals: Any
-    sched: Any
-    sched_pos: Any
-    flows: Any
-    persist: Any
-    svc_stats: Any
-    real_stats: Any
-    drops: Any
-
-    @classmethod
-    def pinned(cls, d: Path) -> DirectorMaps:
-        return cls(
-            services=BpfMap.pinned(d, "lb_services", abi.SvcKey, abi.Svc),
-            vip_addrs=BpfMap.pinned(d, "lb_vip_addrs", U32, U32),
-            reals=BpfMap.pinned(d, "lb_reals", U32, abi.Real),
-            sched=BpfMap.pinned(d, "lb_sched", U32, U32),
-            sched_pos=BpfMap.pinned(d, "lb_sched_pos", U32, U32),
-            flows=BpfMap.pinned(d, "lb_flows", abi.FlowKey, abi.Flow),
-            persist=BpfMap.pinned(d, "lb_persist", abi.PersistKey, abi.Persist),
-            svc_stats=PerCpuMap.pinned(d, "lb_svc_stats", U32, abi.Counters),
-            real_stats=PerCpuMap.pinned(d, "lb_real_stats", U32, abi.Counters),
-            drops=PerCpuMap.pinned(d, "lb_drops", U32, ctypes.c_uint64),
-        )
-
-    @classmethod
-    def in_memory(cls, *, max_services: int = 64, max_reals: int = 256,
-                  max_flows: int = 4096) -> DirectorMaps:
-        return cls(
-            services=DictMap(abi.SvcKey, abi.Svc, max_services),
-            vip_addrs=DictMap(U32, U32, max_services),
-            reals=DictMap(U32, abi.Real, max_reals, is_array=True),
-            sched=DictMap(U32, U32, max_services * 2 * SCHED_SLOTS, is_array=True),
-            sched_pos=DictMap(U32, U32, max_services, is_array=True),
-            flows=DictMap(abi.FlowKey, abi.Flow, max_flows),
-            persist=DictMap(abi.PersistKey, abi.Persist, max_flows),
-            svc_stats=DictPerCpuMap(U32, abi.Counters, max_services),
-            real_stats=DictPerCpuMap(U32, abi.Counters, max_reals),
-            drops=DictPerCpuMap(U32, ctypes.c_uint64, len(DropReason)),  # LB_DROP_MAX
-        )
-
-    def all(self) -> tuple[Any, ...]:
-        return (self.services, self.vip_addrs, self.reals, self.sched, self.sched_pos, self.flows,
-                self.persist, self.svc_stats, self.real_stats, self.drops)
-
-    def close(self) -> None:
-        for handle in self.all():
-            handle.close()
 
 
 class _IdPool:
@@ -327,7 +239,7 @@ class MapDataplane:
 
     # -- status ------------------------------------------------------------
 
-    def _sum(self, stats: PerCpuMap[U32, abi.Counters], index: int) -> Counters:
+    def _sum(self, stats: PerCpuHandle[U32, abi.Counters], index: int) -> Counters:
         per_cpu = stats.get_all(U32(index))
         return Counters(*(sum(getattr(c, name) for c in per_cpu)
                           for name in ("conns", "inpkts", "outpkts", "inbytes", "outbytes")))

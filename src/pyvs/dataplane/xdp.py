@@ -15,12 +15,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from pyvs.bpf import build
-from pyvs.dataplane import abi, features, libbpf, pins
+from pyvs.dataplane import features, libbpf, pins
 from pyvs.dataplane.kernel_fib import KernelSources
-from pyvs.dataplane.maps import BpfMap
-from pyvs.dataplane.state import FLOW_TIMEOUT_S, DecapMaps, DirectorMaps, MapDataplane
+from pyvs.dataplane.maps import BpfMap, pinned_decap_maps, pinned_director_maps
+from pyvs.dataplane.state import MapDataplane
+from pyvs.model.enums import FLOW_TIMEOUT_S
 from pyvs.model.errors import ConfigError, DataplaneError
-from pyvs.sched import SCHED_SLOTS
+from pyvs.packet import abi
+from pyvs.packet.tables import DIRECTOR_MAPS, DIRECTOR_PREFIX, Capacity
 
 __all__ = ["FLOW_TIMEOUT_S", "AttachMode", "XdpDataplane", "attach_decap", "attach_director", "decap_status",
            "detach_decap", "detach_director", "open_director_object", "remove_pins", "require_decap_kernel",
@@ -73,17 +75,12 @@ def open_director_object(pin_dir: Path, *, max_flows: int | None = None,
     """Open and load the director object with its maps pinned in pin_dir (reused if there)."""
     pin_dir.mkdir(parents=True, exist_ok=True)
     obj = libbpf.BpfObject(build.object_path("lb_xdp"), pin_root=pin_dir)
+    capacity = Capacity(services=max_services, reals=max_reals, flows=max_flows)
     try:
-        if max_flows:
-            obj.set_max_entries("lb_flows", max_flows)
-            obj.set_max_entries("lb_persist", max_flows)
-        if max_services:
-            for name in ("lb_services", "lb_vip_addrs", "lb_sched_pos", "lb_svc_stats"):
-                obj.set_max_entries(name, max_services)
-            obj.set_max_entries("lb_sched", max_services * 2 * SCHED_SLOTS)
-        if max_reals:
-            obj.set_max_entries("lb_reals", max_reals)
-            obj.set_max_entries("lb_real_stats", max_reals)
+        for spec in DIRECTOR_MAPS:
+            entries = spec.entries(capacity)
+            if entries:
+                obj.set_max_entries(DIRECTOR_PREFIX + spec.field, entries)
         obj.load()
     except BaseException:
         obj.close()
@@ -169,7 +166,7 @@ def decap_status(ifname: str) -> DecapStatus | None:
     if not (directory / "lb_decap_vips").exists():
         return None
     attached = libbpf.xdp_query_id(ifindex_of(ifname)) != 0
-    maps = DecapMaps.pinned(directory)
+    maps = pinned_decap_maps(directory)
     try:
         return DecapStatus(attached, sorted(abi.from_be32(k.value) for k in maps.vips),
                            sorted(abi.from_be32(k.value) for k in maps.locals))
@@ -190,7 +187,7 @@ class XdpDataplane(MapDataplane):
         self._lock = os.open(directory, os.O_RDONLY | os.O_DIRECTORY)
         fcntl.flock(self._lock, fcntl.LOCK_EX)
         self._kernel_sources = KernelSources()
-        super().__init__(DirectorMaps.pinned(directory), self._kernel_sources)
+        super().__init__(pinned_director_maps(directory), self._kernel_sources)
 
     @classmethod
     def open_pinned(cls) -> XdpDataplane:

@@ -51,8 +51,9 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
 from pyvs.bpf import build
-from pyvs.dataplane import abi, libbpf
+from pyvs.dataplane import libbpf
 from pyvs.model.enums import Action
+from pyvs.packet import abi
 from pyvs.packet.headers import mac_bytes
 
 PROGRAM = "udpgen"

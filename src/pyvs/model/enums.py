@@ -64,6 +64,19 @@ class FlowState(enum.IntEnum):
     UDP = 6
 
 
+# Idle timeout of a flow in each state, in seconds: IPVS's defaults (lb_flow_timeout).
+FLOW_TIMEOUT_S = {
+    FlowState.NONE: 2,
+    FlowState.ESTABLISHED: 900,
+    FlowState.SYN_RECV: 60,
+    FlowState.FIN_WAIT: 120,
+    FlowState.TIME_WAIT: 120,
+    FlowState.CLOSE: 10,
+    FlowState.UDP: 300,
+}
+NSEC_PER_SEC = 1_000_000_000
+
+
 class DropReason(enum.IntEnum):
     """Why the director dropped a frame; index of the lb_drops counters (lb_drop_reason)."""
 

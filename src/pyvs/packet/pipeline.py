@@ -16,9 +16,16 @@ import ipaddress
 import struct
 import sys
 
-from pyvs.dataplane import abi
-from pyvs.dataplane.state import FLOW_TIMEOUT_S, NSEC_PER_SEC, DecapMaps, DirectorMaps
-from pyvs.model.enums import Action, DecapCounter, DropReason, FlowState, SvcFlag
+from pyvs.model.enums import (
+    FLOW_TIMEOUT_S,
+    NSEC_PER_SEC,
+    Action,
+    DecapCounter,
+    DropReason,
+    FlowState,
+    SvcFlag,
+)
+from pyvs.packet import abi
 from pyvs.packet import fib as fibmod
 from pyvs.packet.fib import Fib, FibResult
 from pyvs.packet.headers import (
@@ -40,6 +47,7 @@ from pyvs.packet.headers import (
     put_csum,
     trim_frame,
 )
+from pyvs.packet.tables import DecapMaps, DirectorMaps
 from pyvs.packet.verdict import Verdict
 from pyvs.sched import SCHED_SLOTS
 
@@ -138,7 +146,7 @@ def persist_lookup(maps: DirectorMaps, svc: abi.Svc, client: int, now: int) -> a
         return None
     tpl.last_seen_ns = now
     maps.persist.put(key, tpl)
-    return tpl  # type: ignore[no-any-return]
+    return tpl
 
 
 def persist_record(maps: DirectorMaps, svc: abi.Svc, client: int, real_id: int, real_gen: int,

@@ -1,0 +1,300 @@
+"""The maps of the director and of the decapsulation, declared once.
+
+`DIRECTOR_MAPS` and `DECAP_MAPS` list every map: its field in `DirectorMaps`
+(the map's name is `lb_` + field, `lb_decap_` + field for the decapsulation),
+key and value types, kind and what its capacity grows with. From that one
+list come the dict-backed twins here (`DirectorMaps.in_memory()`), on which
+the reference pipeline runs, and in the adapter the pinned BPF maps and the
+loader's resizing (pyvs.dataplane.maps, pyvs.dataplane.xdp); tests/abi checks
+the list against the maps of the compiled objects (bpf/lb_maps.h, bpf/decap.h).
+
+Handles are typed by their key and value: `MapHandle[K, V]` for hash and
+array maps, `PerCpuHandle[K, V]` for per-CPU arrays. The twins hold exactly
+the bytes a BPF map would, so one configuration written through either gives
+byte-identical contents.
+
+Rule: pure. Nothing here loads libbpf or talks to the kernel.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import enum
+import struct
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, fields
+from typing import Any, Generic, Protocol, TypeVar, cast
+
+from pyvs.model.enums import DecapCounter, DropReason
+from pyvs.packet import abi
+from pyvs.sched import SCHED_SLOTS
+
+K = TypeVar("K", bound=ctypes._SimpleCData | ctypes.Structure)  # type: ignore[type-arg]
+V = TypeVar("V", bound=ctypes._SimpleCData | ctypes.Structure)  # type: ignore[type-arg]
+KC = TypeVar("KC", bound=ctypes._SimpleCData | ctypes.Structure, contravariant=True)  # type: ignore[type-arg]
+U32 = ctypes.c_uint32
+U64 = ctypes.c_uint64
+BPF_ANY = 0
+
+# The compiled capacities (bpf/lb_consts.h), which the loader may change.
+LB_MAX_SERVICES = 16384
+LB_MAX_REALS = 131072
+LB_MAX_FLOWS = 262144
+LB_MAX_DECAP_ADDRS = 256
+
+
+class MapHandle(Protocol[K, V]):
+    """A hash or array map (BPF, or its twin)."""
+
+    max_entries: int
+
+    def get(self, key: K) -> V | None: ...
+    def put(self, key: K, value: V, flags: int = BPF_ANY) -> None: ...
+    def delete(self, key: K) -> bool: ...
+    def keys(self) -> Iterator[K]: ...
+    def __iter__(self) -> Iterator[K]: ...
+    def items(self) -> Iterator[tuple[K, V]]: ...
+    def all_items(self) -> list[tuple[K, V]]: ...
+    def close(self) -> None: ...
+
+
+class PerCpuHandle(Protocol[KC, V]):
+    """A per-CPU array (BPF, or its twin with one CPU)."""
+
+    max_entries: int
+
+    def get_all(self, key: KC) -> list[V]: ...
+    def zero(self, key: KC) -> None: ...
+    def sum_all(self) -> list[tuple[int, ...]]: ...
+    def put_cpu0(self, key: KC, value: V) -> None: ...
+    def close(self) -> None: ...
+
+
+class MapKind(enum.IntEnum):
+    """Map types, numbered as enum bpf_map_type."""
+
+    HASH = 1
+    ARRAY = 2
+    PERCPU_ARRAY = 6
+    LRU_HASH = 9
+
+
+@dataclass(frozen=True, slots=True)
+class Capacity:
+    """How many services, real servers and flows the maps hold (None: as compiled)."""
+
+    services: int | None = None
+    reals: int | None = None
+    flows: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class MapSpec:
+    field: str
+    key: type[Any]
+    value: type[Any]
+    kind: MapKind
+    entries: Callable[[Capacity], int | None]  # None: as compiled
+
+    @property
+    def per_cpu(self) -> bool:
+        return self.kind == MapKind.PERCPU_ARRAY
+
+
+def _services(c: Capacity) -> int | None:
+    return c.services
+
+
+def _sched_slots(c: Capacity) -> int | None:
+    return None if c.services is None else c.services * 2 * SCHED_SLOTS
+
+
+def _reals(c: Capacity) -> int | None:
+    return c.reals
+
+
+def _flows(c: Capacity) -> int | None:
+    return c.flows
+
+
+def _fixed(c: Capacity) -> int | None:
+    return None
+
+
+DIRECTOR_MAPS: tuple[MapSpec, ...] = (
+    MapSpec("services", abi.SvcKey, abi.Svc, MapKind.HASH, _services),
+    MapSpec("vip_addrs", U32, U32, MapKind.HASH, _services),
+    MapSpec("reals", U32, abi.Real, MapKind.ARRAY, _reals),
+    MapSpec("sched", U32, U32, MapKind.ARRAY, _sched_slots),
+    MapSpec("sched_pos", U32, U32, MapKind.ARRAY, _services),
+    MapSpec("flows", abi.FlowKey, abi.Flow, MapKind.LRU_HASH, _flows),
+    MapSpec("persist", abi.PersistKey, abi.Persist, MapKind.LRU_HASH, _flows),
+    MapSpec("svc_stats", U32, abi.Counters, MapKind.PERCPU_ARRAY, _services),
+    MapSpec("real_stats", U32, abi.Counters, MapKind.PERCPU_ARRAY, _reals),
+    MapSpec("drops", U32, U64, MapKind.PERCPU_ARRAY, _fixed),
+)
+DIRECTOR_PREFIX = "lb_"
+
+DECAP_MAPS: tuple[MapSpec, ...] = (
+    MapSpec("vips", U32, U32, MapKind.HASH, _fixed),
+    MapSpec("locals", U32, U32, MapKind.HASH, _fixed),
+    MapSpec("stats", U32, U64, MapKind.PERCPU_ARRAY, _fixed),
+)
+DECAP_PREFIX = "lb_decap_"
+
+# Entries of the maps whose size does not follow a Capacity (as compiled).
+FIXED_ENTRIES = {"lb_drops": len(DropReason), "lb_decap_vips": LB_MAX_DECAP_ADDRS,
+                 "lb_decap_locals": LB_MAX_DECAP_ADDRS, "lb_decap_stats": len(DecapCounter)}
+
+# What a handle is made from: the map's spec and its name; returns the handle.
+HandleMaker = Callable[[MapSpec, str], Any]
+
+
+@dataclass
+class DirectorMaps:
+    """Handles on the director's maps (bpf/lb_maps.h), by field (the map is lb_<field>)."""
+
+    services: MapHandle[abi.SvcKey, abi.Svc]
+    vip_addrs: MapHandle[ctypes.c_uint32, ctypes.c_uint32]
+    reals: MapHandle[ctypes.c_uint32, abi.Real]
+    sched: MapHandle[ctypes.c_uint32, ctypes.c_uint32]
+    sched_pos: MapHandle[ctypes.c_uint32, ctypes.c_uint32]
+    flows: MapHandle[abi.FlowKey, abi.Flow]
+    persist: MapHandle[abi.PersistKey, abi.Persist]
+    svc_stats: PerCpuHandle[ctypes.c_uint32, abi.Counters]
+    real_stats: PerCpuHandle[ctypes.c_uint32, abi.Counters]
+    drops: PerCpuHandle[ctypes.c_uint32, ctypes.c_uint64]
+
+    @classmethod
+    def made_by(cls, make: HandleMaker) -> DirectorMaps:
+        """Every map of DIRECTOR_MAPS, each handle made by `make(spec, name)`."""
+        return cls(**{spec.field: make(spec, DIRECTOR_PREFIX + spec.field) for spec in DIRECTOR_MAPS})
+
+    @classmethod
+    def in_memory(cls, *, max_services: int = 64, max_reals: int = 256,
+                  max_flows: int = 4096) -> DirectorMaps:
+        capacity = Capacity(max_services, max_reals, max_flows)
+        return cls.made_by(lambda spec, name: twin(spec, name, capacity))
+
+    def close(self) -> None:
+        for f in fields(self):
+            getattr(self, f.name).close()
+
+
+@dataclass
+class DecapMaps:
+    """Handles on the real-server decapsulation's maps (bpf/decap.h): lb_decap_<field>."""
+
+    vips: MapHandle[ctypes.c_uint32, ctypes.c_uint32]
+    locals: MapHandle[ctypes.c_uint32, ctypes.c_uint32]
+    stats: PerCpuHandle[ctypes.c_uint32, ctypes.c_uint64]
+
+    @classmethod
+    def made_by(cls, make: HandleMaker) -> DecapMaps:
+        return cls(**{spec.field: make(spec, DECAP_PREFIX + spec.field) for spec in DECAP_MAPS})
+
+    @classmethod
+    def in_memory(cls) -> DecapMaps:
+        return cls.made_by(lambda spec, name: twin(spec, name, Capacity()))
+
+    def close(self) -> None:
+        for f in fields(self):
+            getattr(self, f.name).close()
+
+
+def entries(spec: MapSpec, name: str, capacity: Capacity) -> int:
+    """The map's size for `capacity` (the compiled size where it does not say)."""
+    sized = spec.entries(capacity)
+    if sized is not None:
+        return sized
+    if name in FIXED_ENTRIES:
+        return FIXED_ENTRIES[name]
+    compiled = Capacity(LB_MAX_SERVICES, LB_MAX_REALS, LB_MAX_FLOWS)
+    return cast(int, spec.entries(compiled))
+
+
+def twin(spec: MapSpec, name: str, capacity: Capacity) -> DictMap[Any, Any] | DictPerCpuMap[Any, Any]:
+    """The dict-backed twin of one map."""
+    size = entries(spec, name, capacity)
+    if spec.per_cpu:
+        return DictPerCpuMap(spec.key, spec.value, size)
+    return DictMap(spec.key, spec.value, size, is_array=spec.kind == MapKind.ARRAY)
+
+
+class DictMap(Generic[K, V]):
+    """A BPF map's twin in a dict of bytes; arrays read as zero values where unset."""
+
+    def __init__(self, key_type: type[K], value_type: type[V], max_entries: int, *,
+                 is_array: bool = False) -> None:
+        self.key_type = key_type
+        self.value_type = value_type
+        self.max_entries = max_entries
+        self.is_array = is_array
+        self.data: dict[bytes, bytes] = {}
+
+    def _in_range(self, key: K) -> bool:
+        return not self.is_array or int(getattr(key, "value")) < self.max_entries  # noqa: B009
+
+    def get(self, key: K) -> V | None:
+        if not self._in_range(key):
+            return None
+        raw = self.data.get(bytes(key))
+        if raw is None:
+            return self.value_type() if self.is_array else None
+        return cast(V, self.value_type.from_buffer_copy(raw))
+
+    def put(self, key: K, value: V, flags: int = BPF_ANY) -> None:
+        if not self._in_range(key):
+            raise KeyError(f"index beyond {self.max_entries}")
+        self.data[bytes(key)] = bytes(value)
+
+    def delete(self, key: K) -> bool:
+        return self.data.pop(bytes(key), None) is not None
+
+    def keys(self) -> Iterator[K]:
+        for raw in list(self.data):
+            yield cast(K, self.key_type.from_buffer_copy(raw))
+
+    def __iter__(self) -> Iterator[K]:
+        return self.keys()
+
+    def items(self) -> Iterator[tuple[K, V]]:
+        for raw_key, raw_value in list(self.data.items()):
+            yield (cast(K, self.key_type.from_buffer_copy(raw_key)),
+                   cast(V, self.value_type.from_buffer_copy(raw_value)))
+
+    def all_items(self) -> list[tuple[K, V]]:
+        zero = bytes(ctypes.sizeof(self.value_type))
+        return [(k, v) for k, v in self.items() if not (self.is_array and bytes(v) == zero)]
+
+    def close(self) -> None:
+        pass
+
+
+class DictPerCpuMap(Generic[K, V]):
+    """A per-CPU array's twin with a single CPU."""
+
+    def __init__(self, key_type: type[K], value_type: type[V], max_entries: int) -> None:
+        self.inner = DictMap(key_type, value_type, max_entries, is_array=True)
+        self.max_entries = max_entries
+
+    def get_all(self, key: K) -> list[V]:
+        value = self.inner.get(key)
+        return [] if value is None else [value]
+
+    def zero(self, key: K) -> None:
+        self.inner.delete(key)
+
+    def sum_all(self) -> list[tuple[int, ...]]:
+        words = ctypes.sizeof(self.inner.value_type) // 8
+        rows = []
+        for i in range(self.max_entries):
+            raw = self.inner.data.get(bytes(self.inner.key_type(i)), bytes(words * 8))
+            rows.append(struct.unpack(f"<{words}Q", raw))
+        return rows
+
+    def put_cpu0(self, key: K, value: V) -> None:
+        self.inner.put(key, value)
+
+    def close(self) -> None:
+        pass
