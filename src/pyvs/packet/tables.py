@@ -23,7 +23,7 @@ import enum
 import struct
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, fields
-from typing import Any, Generic, Protocol, TypeVar, cast
+from typing import Any, ClassVar, Generic, Protocol, Self, TypeVar, cast
 
 from pyvs.model.enums import DecapCounter, DropReason
 from pyvs.packet import abi
@@ -150,9 +150,32 @@ FIXED_ENTRIES = {"lb_drops": len(DropReason), "lb_decap_vips": LB_MAX_DECAP_ADDR
 HandleMaker = Callable[[MapSpec, str], Any]
 
 
+class MapSet:
+    """A dataclass of map handles declared by SPECS, each map named PREFIX + field."""
+
+    SPECS: ClassVar[tuple[MapSpec, ...]]
+    PREFIX: ClassVar[str]
+
+    @classmethod
+    def made_by(cls, make: HandleMaker) -> Self:
+        """Every declared map, each handle made by `make(spec, name)`."""
+        return cls(**{spec.field: make(spec, cls.PREFIX + spec.field) for spec in cls.SPECS})
+
+    @classmethod
+    def twins(cls, capacity: Capacity) -> Self:
+        return cls.made_by(lambda spec, name: twin(spec, name, capacity))
+
+    def close(self) -> None:
+        for f in fields(self):  # type: ignore[arg-type]
+            getattr(self, f.name).close()
+
+
 @dataclass
-class DirectorMaps:
+class DirectorMaps(MapSet):
     """Handles on the director's maps (bpf/lb_maps.h), by field (the map is lb_<field>)."""
+
+    SPECS = DIRECTOR_MAPS
+    PREFIX = DIRECTOR_PREFIX
 
     services: MapHandle[abi.SvcKey, abi.Svc]
     vip_addrs: MapHandle[ctypes.c_uint32, ctypes.c_uint32]
@@ -166,40 +189,25 @@ class DirectorMaps:
     drops: PerCpuHandle[ctypes.c_uint32, ctypes.c_uint64]
 
     @classmethod
-    def made_by(cls, make: HandleMaker) -> DirectorMaps:
-        """Every map of DIRECTOR_MAPS, each handle made by `make(spec, name)`."""
-        return cls(**{spec.field: make(spec, DIRECTOR_PREFIX + spec.field) for spec in DIRECTOR_MAPS})
-
-    @classmethod
     def in_memory(cls, *, max_services: int = 64, max_reals: int = 256,
                   max_flows: int = 4096) -> DirectorMaps:
-        capacity = Capacity(max_services, max_reals, max_flows)
-        return cls.made_by(lambda spec, name: twin(spec, name, capacity))
-
-    def close(self) -> None:
-        for f in fields(self):
-            getattr(self, f.name).close()
+        return cls.twins(Capacity(max_services, max_reals, max_flows))
 
 
 @dataclass
-class DecapMaps:
+class DecapMaps(MapSet):
     """Handles on the real-server decapsulation's maps (bpf/decap.h): lb_decap_<field>."""
+
+    SPECS = DECAP_MAPS
+    PREFIX = DECAP_PREFIX
 
     vips: MapHandle[ctypes.c_uint32, ctypes.c_uint32]
     locals: MapHandle[ctypes.c_uint32, ctypes.c_uint32]
     stats: PerCpuHandle[ctypes.c_uint32, ctypes.c_uint64]
 
     @classmethod
-    def made_by(cls, make: HandleMaker) -> DecapMaps:
-        return cls(**{spec.field: make(spec, DECAP_PREFIX + spec.field) for spec in DECAP_MAPS})
-
-    @classmethod
     def in_memory(cls) -> DecapMaps:
-        return cls.made_by(lambda spec, name: twin(spec, name, Capacity()))
-
-    def close(self) -> None:
-        for f in fields(self):
-            getattr(self, f.name).close()
+        return cls.twins(Capacity())
 
 
 def entries(spec: MapSpec, name: str, capacity: Capacity) -> int:
