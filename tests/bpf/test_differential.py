@@ -197,12 +197,12 @@ class Twins:
 
     def seed_flows(self, seeds: list[FlowSeed], now: int) -> None:
         for side in (self.kernel, self.reference):
-            real_ids = sorted(side._real_values)
+            real_ids = sorted(side.real_values)
             if not real_ids:
                 return
             for seed in seeds:
                 real_id = real_ids[seed.real_index % len(real_ids)]
-                real = side._real_values[real_id]
+                real = side.real_values[real_id]
                 key = abi.FlowKey(saddr=abi.be32(ipaddress.IPv4Address(seed.client)),
                                   daddr=abi.be32(ipaddress.IPv4Address(seed.vip)),
                                   sport=abi.be16(seed.sport), dport=abi.be16(seed.dport), proto=seed.proto)

@@ -1,0 +1,284 @@
+"""From a configuration to the map writes that make the director forward by it.
+
+`plan(current, config, saddr)` takes what the director's maps hold now (a
+`MapState`, read by the adapter), the wanted `Config` and the outer source
+address of each real server, and returns the writes (`Put`, `Delete`,
+`Zero`) that the adapter's `apply()` carries out in order.
+
+Rule 1: pure. No I/O, no clock: maps in, writes out; tests drive it with
+dict-backed twins (pyvs.packet.tables).
+Rule 2: deterministic. The same MapState, Config and addresses give the same
+plan, write for write (services are taken in sorted order).
+Rule 3: whole. The plan makes the maps what the Config asks for, whatever
+they held: real-server entries no service owns are freed, the VIP address
+counts are recounted. Planning again after an interrupted apply mends it.
+Rule 4: no half-written service is ever visible to the data path: new real
+servers first, then the schedule into the service's idle bank and its
+position, then the service entry that flips the bank; real servers it
+dropped are freed only after that, and VIP addresses are counted in before
+and out after.
+
+Ids: a service keeps its id and a real server of a service that stays keeps
+its id and generation (so its flows go on); new ones take the lowest free
+ids, the generation counter only grows (a flow of a freed id never matches
+its successor). A service whose configuration and real servers' addresses
+are unchanged gets no write at all. rr and wrr resume where the data path's
+position says the running sequence is, as IPVS's schedulers would.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import heapq
+import ipaddress
+from collections import Counter
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from pyvs.control.config import Config
+from pyvs.model.enums import Scheduler, SvcFlag
+from pyvs.model.errors import ConfigError, DataplaneError
+from pyvs.model.service import ServiceKey, VirtualService
+from pyvs.packet import abi
+from pyvs.sched import SCHED_SLOTS, SchedState, resume, schedule_sequence, state_at
+
+FREE_SVC_ID = 0xFFFFFFFF  # lb_real.svc_id of a free real server id
+U32 = ctypes.c_uint32
+
+# Outer source address toward a real server, as lb_real.saddr holds it (0: no route).
+SaddrOf = Callable[[ipaddress.IPv4Address], int]
+
+
+class _MapWrite:
+    """Writes compare by their bytes (ctypes values compare by identity)."""
+
+    __slots__ = ()
+
+    def _bytes(self) -> tuple[object, ...]:
+        return (type(self), *(bytes(v) if isinstance(v, ctypes.Structure | ctypes._SimpleCData) else v
+                              for v in (getattr(self, f) for f in self.__dataclass_fields__)))  # type: ignore[attr-defined]
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, _MapWrite) and self._bytes() == other._bytes()
+
+    def __hash__(self) -> int:
+        return hash(self._bytes())
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class Put(_MapWrite):
+    table: str  # a field of pyvs.packet.tables.DirectorMaps
+    key: Any  # the map's ctypes key
+    value: Any  # the map's ctypes value
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class Delete(_MapWrite):
+    table: str
+    key: Any
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class Zero(_MapWrite):
+    """Reset one per-CPU counter entry."""
+
+    table: str
+    key: Any
+
+
+Write = Put | Delete | Zero
+
+
+@dataclass
+class MapState:
+    """What the planner needs of the director's maps, as read."""
+
+    services: dict[ServiceKey, abi.Svc]
+    reals: dict[int, abi.Real]  # every id ever given out (gen > 0), free ones included
+    sched_pos: dict[int, int]  # service id -> position in its schedule
+    vip_addrs: dict[int, int]  # VIP (be32) -> services on it
+    max_services: int
+    max_reals: int
+
+    def service_reals(self) -> dict[int, list[int]]:
+        """service id -> its real server ids, oldest first (the order they were added)."""
+        by_svc: dict[int, list[int]] = {}
+        for real_id, real in sorted(self.reals.items(), key=lambda kv: (kv[1].gen, kv[0])):
+            if real.gen and real.svc_id != FREE_SVC_ID:
+                by_svc.setdefault(real.svc_id, []).append(real_id)
+        return by_svc
+
+
+def config_of(state: MapState) -> Config:
+    """The configuration the maps hold (real servers in the order they were added)."""
+    by_svc = state.service_reals()
+    config: dict[ServiceKey, VirtualService] = {}
+    for key, value in state.services.items():
+        timeout = value.timeout if value.flags & SvcFlag.PERSISTENT else None
+        reals = tuple(state.reals[i].to_model() for i in by_svc.get(value.id, []))
+        config[key] = VirtualService(key, Scheduler(value.sched), timeout, reals)
+    return config
+
+
+class IdPool:
+    """Free ids, lowest first (what a scan from 0 would find), in O(log n)."""
+
+    def __init__(self, used: Iterable[int], limit: int, what: str) -> None:
+        taken = set(used)
+        self._next = max(taken, default=-1) + 1
+        self._holes = [i for i in range(self._next) if i not in taken]  # ascending: a valid heap
+        self._limit = limit
+        self._what = what
+
+    def take(self) -> int:
+        if self._holes:
+            return heapq.heappop(self._holes)
+        if self._next >= self._limit:
+            raise DataplaneError(28, f"too many {self._what}")
+        self._next += 1
+        return self._next - 1
+
+    def give_back(self, slot: int) -> None:
+        heapq.heappush(self._holes, slot)
+
+
+@dataclass
+class _Planner:
+    state: MapState
+    saddr: SaddrOf
+    writes: list[Write] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        self.by_svc = self.state.service_reals()
+        self.max_gen = max((r.gen for r in self.state.reals.values()), default=0)
+        self.reals = dict(self.state.reals)  # as written so far
+        live_svc_ids = {v.id for v in self.state.services.values()}
+        self.svc_ids = IdPool(live_svc_ids, self.state.max_services, "virtual services")
+        owned = {i for ids in self.by_svc.values() for i in ids}
+        self.real_ids = IdPool(owned, self.state.max_reals, "real servers")
+        self._saddrs: dict[ipaddress.IPv4Address, int] = {}
+
+    def source(self, address: ipaddress.IPv4Address) -> int:
+        if address not in self._saddrs:
+            self._saddrs[address] = self.saddr(address)
+        return self._saddrs[address]
+
+    def put_real(self, real_id: int, value: abi.Real) -> None:
+        if bytes(self.reals.get(real_id, b"")) != bytes(value):
+            self.writes.append(Put("reals", U32(real_id), value))
+        self.reals[real_id] = value
+
+    def free_real(self, real_id: int) -> None:
+        self.put_real(real_id, abi.Real(svc_id=FREE_SVC_ID, gen=self.reals[real_id].gen))
+        self.real_ids.give_back(real_id)
+
+    def remove_service(self, key: ServiceKey) -> None:
+        value = self.state.services[key]
+        self.writes.append(Delete("services", abi.SvcKey.from_model(key)))
+        for real_id in self.by_svc.pop(value.id, []):
+            self.free_real(real_id)
+        self.svc_ids.give_back(value.id)
+
+    def write_service(self, service: VirtualService) -> None:
+        current = self.state.services.get(service.key)
+        if current is None:
+            svc_id = self.svc_ids.take()
+            current = abi.Svc(id=svc_id, bank=1)
+            self.writes.append(Zero("svc_stats", U32(svc_id)))
+        svc_id = current.id
+        old_ids = self.by_svc.get(svc_id, [])
+        # Where the running schedule stands, to resume it as IPVS would; a new
+        # scheduler starts afresh, as IPVS initialises it.
+        old_list = [(i, self.reals[i].weight) for i in reversed(old_ids)]
+        sched_state = SchedState()
+        if service.key in self.state.services and current.sched == service.scheduler:
+            held = SchedState.decode(service.scheduler, current.sched_state)
+            sched_state = state_at(service.scheduler, old_list, self.state.sched_pos.get(svc_id, 0),
+                                   current.sched_start, held)
+        # Real servers: keep the ids (and so the flows) of those that stay.
+        kept: dict[tuple[ipaddress.IPv4Address, int], int] = {}
+        for real_id in old_ids:
+            entry = self.reals[real_id]
+            kept.setdefault((abi.from_be32(entry.addr), abi.from_be16(entry.port)), real_id)
+        ordered: list[int] = []
+        for real in service.reals:
+            found = kept.pop((real.address, real.port), None)
+            if found is not None:
+                real_id, gen = found, self.reals[found].gen
+            else:
+                real_id = self.real_ids.take()
+                self.max_gen += 1
+                gen = self.max_gen
+                self.writes.append(Zero("real_stats", U32(real_id)))
+            self.put_real(real_id, abi.Real.from_model(real, svc_id=svc_id, gen=gen,
+                                                       saddr=self.source(real.address)))
+            ordered.append(real_id)
+        # The schedule runs over the kernel's list order: newest real server first.
+        list_order = list(reversed(ordered))
+        new_list = [(i, self.reals[i].weight) for i in list_order]
+        try:
+            sequence = [list_order[i] for i in schedule_sequence(service.scheduler, [w for _, w in new_list])]
+        except ValueError as exc:
+            raise ConfigError(str(exc)) from None
+        bank = current.bank ^ 1
+        base = (svc_id * 2 + bank) * SCHED_SLOTS
+        self.writes += [Put("sched", U32(base + offset), U32(real_id))
+                        for offset, real_id in enumerate(sequence)]
+        start, sched_state = resume(service.scheduler, sched_state, old_list, new_list)
+        self.writes.append(Put("sched_pos", U32(svc_id), U32(start)))
+        value = abi.Svc(id=svc_id, sched=int(service.scheduler), bank=bank, sched_len=len(sequence),
+                        sched_start=start, sched_state=sched_state.encode(service.scheduler))
+        if service.persistence_timeout is not None:
+            value.flags = SvcFlag.PERSISTENT
+            value.timeout = service.persistence_timeout
+        self.writes.append(Put("services", abi.SvcKey.from_model(service.key), value))
+        for real_id in old_ids:
+            if real_id not in ordered:
+                self.free_real(real_id)
+        self.by_svc[svc_id] = ordered
+
+    def refresh_sources(self, real_ids: Iterable[int]) -> None:
+        for real_id in real_ids:
+            value = self.reals[real_id]
+            saddr = self.source(abi.from_be32(value.addr))
+            if value.saddr != saddr:
+                fresh = abi.Real.from_buffer_copy(value)
+                fresh.saddr = saddr
+                self.put_real(real_id, fresh)
+
+    def count_vips(self, config: Config, *, increases: bool) -> None:
+        """Puts that raise or add VIP counts (before the services), or lower or delete them (after)."""
+        wanted = Counter(abi.be32(key.address) for key in config)
+        for addr in sorted(set(wanted) | set(self.state.vip_addrs)):
+            have, want = self.state.vip_addrs.get(addr, 0), wanted.get(addr, 0)
+            if increases and want > have:
+                self.writes.append(Put("vip_addrs", U32(addr), U32(want)))
+            elif not increases and want < have:
+                self.writes.append(Put("vip_addrs", U32(addr), U32(want)) if want
+                                   else Delete("vip_addrs", U32(addr)))
+
+
+def plan(current: MapState, config: Config, saddr: SaddrOf) -> list[Write]:
+    """The writes that take the maps from `current` to forwarding by `config`.
+
+    Raises ConfigError (a schedule that cannot be built) or DataplaneError (no
+    free id) before anything is written: a plan is applied whole or not at all.
+    """
+    planner = _Planner(current, saddr)
+    held = config_of(current)
+    live_ids = {v.id for v in current.services.values()}
+    for svc_id in sorted(set(planner.by_svc) - live_ids):  # orphans: owned by no service
+        for real_id in planner.by_svc.pop(svc_id):
+            planner.free_real(real_id)
+    for key in sorted(held):
+        if key not in config:
+            planner.remove_service(key)
+    planner.count_vips(config, increases=True)
+    for key in sorted(config):
+        if held.get(key) != config[key]:
+            planner.write_service(config[key])
+        else:
+            planner.refresh_sources(planner.by_svc.get(current.services[key].id, []))
+    planner.count_vips(config, increases=False)
+    return planner.writes
