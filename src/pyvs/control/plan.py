@@ -2,8 +2,8 @@
 
 `plan(current, config, saddr)` takes what the director's maps hold now (a
 `MapState`, read by the adapter), the wanted `Config` and the outer source
-address of each real server, and returns the writes (`Put`, `Delete`,
-`Zero`) that the adapter's `apply()` carries out in order.
+address of each real server, and returns the writes (`Put`, `PutRun`,
+`Delete`, `Zero`) that the adapter's `apply()` carries out in order.
 
 Rule 1: pure. No I/O, no clock: maps in, writes out; tests drive it with
 dict-backed twins (pyvs.packet.tables).
@@ -66,20 +66,29 @@ class _MapWrite:
         return hash(self._bytes())
 
 
-@dataclass(frozen=True, slots=True, eq=False)
+@dataclass(slots=True, eq=False)
 class Put(_MapWrite):
     table: str  # a field of pyvs.packet.tables.DirectorMaps
     key: Any  # the map's ctypes key
     value: Any  # the map's ctypes value
 
 
-@dataclass(frozen=True, slots=True, eq=False)
+@dataclass(slots=True, eq=False)
 class Delete(_MapWrite):
     table: str
     key: Any
 
 
-@dataclass(frozen=True, slots=True, eq=False)
+@dataclass(slots=True, eq=False)
+class PutRun(_MapWrite):
+    """Consecutive entries of an array of u32: table[first + i] = values[i]."""
+
+    table: str
+    first: int
+    values: tuple[int, ...]
+
+
+@dataclass(slots=True, eq=False)
 class Zero(_MapWrite):
     """Reset one per-CPU counter entry."""
 
@@ -87,7 +96,7 @@ class Zero(_MapWrite):
     key: Any
 
 
-Write = Put | Delete | Zero
+Write = Put | PutRun | Delete | Zero
 
 
 @dataclass
@@ -222,9 +231,7 @@ class _Planner:
         except ValueError as exc:
             raise ConfigError(str(exc)) from None
         bank = current.bank ^ 1
-        base = (svc_id * 2 + bank) * SCHED_SLOTS
-        self.writes += [Put("sched", U32(base + offset), U32(real_id))
-                        for offset, real_id in enumerate(sequence)]
+        self.writes.append(PutRun("sched", (svc_id * 2 + bank) * SCHED_SLOTS, tuple(sequence)))
         start, sched_state = resume(service.scheduler, sched_state, old_list, new_list)
         self.writes.append(Put("sched_pos", U32(svc_id), U32(start)))
         value = abi.Svc(id=svc_id, sched=int(service.scheduler), bank=bank, sched_len=len(sequence),

@@ -22,7 +22,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
 from pyvs.control.config import Config
-from pyvs.control.plan import Delete, MapState, Put, Write, config_of, plan
+from pyvs.control.plan import Delete, MapState, Put, PutRun, Write, config_of, plan
 from pyvs.dataplane.base import sorted_services
 from pyvs.model.enums import FLOW_TIMEOUT_S, NSEC_PER_SEC, FlowState, Protocol, SvcFlag
 from pyvs.model.service import ServiceKey
@@ -66,6 +66,9 @@ def apply(writes: Iterable[Write], maps: DirectorMaps) -> None:
         handle = getattr(maps, write.table)
         if isinstance(write, Put):
             handle.put(write.key, write.value)
+        elif isinstance(write, PutRun):
+            for offset, value in enumerate(write.values):
+                handle.put(U32(write.first + offset), U32(value))
         elif isinstance(write, Delete):
             handle.delete(write.key)
         else:
