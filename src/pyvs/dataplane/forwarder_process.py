@@ -156,7 +156,7 @@ def attach(ifnames: Sequence[str]) -> RunningForwarder:
         xdp.ifindex_of(ifname)  # a bad name changes nothing
     features.require(features.maps_only_needs())
     pins.ensure_bpffs()
-    xdp.open_director_object(pins.netns_dir()).close()
+    xdp.XdpDataplane.open_pinned().close()  # the maps, made under the pin directory's lock
     for ifname in ifnames:
         xdp.detach_director(ifname)
     # As attach_director: the kernel forwards what the forwarder hands it back.

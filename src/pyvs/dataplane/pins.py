@@ -7,9 +7,12 @@ PYVS_BPF_ROOT to use another base (tests do, to stay apart).
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import os
 import shutil
 import subprocess
+from collections.abc import Iterator
 from pathlib import Path
 
 BPFFS = Path("/sys/fs/bpf")
@@ -32,6 +35,20 @@ def ensure_bpffs() -> None:
         if any(line.split()[1] == str(BPFFS) and line.split()[2] == "bpf" for line in mounts):
             return
     subprocess.run(["mount", "-t", "bpf", "bpf", str(BPFFS)], check=True, capture_output=True)
+
+
+@contextlib.contextmanager
+def locked(directory: Path) -> Iterator[None]:
+    """Hold the exclusive lock of a pin directory (made if missing): creating its maps and
+    editing them happen under it, one writer at a time, as ipvsadm's commands are
+    serialised by the kernel."""
+    directory.mkdir(parents=True, exist_ok=True)
+    fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)
 
 
 def remove_dir(path: Path) -> None:

@@ -3,11 +3,10 @@ handle on the pinned maps (the map logic itself is pyvs.dataplane.state)."""
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import enum
-import fcntl
 import ipaddress
-import os
 import socket
 from collections.abc import Sequence
 from contextlib import suppress
@@ -101,7 +100,7 @@ def attach_director(ifname: str) -> AttachMode:
     """
     ifindex_of(ifname)  # a bad name changes nothing
     pins.ensure_bpffs()
-    with open_director_object(pins.netns_dir()) as obj:
+    with pins.locked(pins.netns_dir()), open_director_object(pins.netns_dir()) as obj:
         mode = _attach(ifname, obj, DIRECTOR_PROGRAM)
     # The kernel forwards what the program passes back (unresolved neighbour,
     # fragmentation): that needs forwarding on, and accept_local because the
@@ -178,30 +177,41 @@ def remove_pins() -> None:
     pins.remove_dir(pins.netns_dir())
 
 
-class XdpDataplane(MapDataplane):
-    """pyvsadm's data plane: the director's pinned maps of this netns, one writer at a time."""
+def director_maps_pinned(directory: Path) -> bool:
+    return all((directory / (DIRECTOR_PREFIX + spec.field)).exists() for spec in DIRECTOR_MAPS)
 
-    def __init__(self, directory: Path) -> None:
+
+class XdpDataplane(MapDataplane):
+    """pyvsadm's data plane: the director's pinned maps of this netns, one writer at a time.
+
+    It holds the pin directory's lock (pins.locked()) from opening to close();
+    with `create`, maps that are missing are made under that lock, so that
+    concurrent first uses in a new namespace neither race nor fail.
+    """
+
+    def __init__(self, directory: Path, *, create: bool = False) -> None:
         self.directory = directory
-        # One writer at a time, as ipvsadm's commands are serialised by the kernel.
-        self._lock = os.open(directory, os.O_RDONLY | os.O_DIRECTORY)
-        fcntl.flock(self._lock, fcntl.LOCK_EX)
-        self._kernel_sources = KernelSources()
-        super().__init__(pinned_director_maps(directory), self._kernel_sources)
+        self._lock = contextlib.ExitStack()
+        self._lock.enter_context(pins.locked(directory))
+        try:
+            if create and not director_maps_pinned(directory):
+                open_director_object(directory).close()
+            self._kernel_sources = KernelSources()
+            super().__init__(pinned_director_maps(directory), self._kernel_sources)
+        except BaseException:
+            self._lock.close()
+            raise
 
     @classmethod
     def open_pinned(cls) -> XdpDataplane:
         """Open this netns's director state, creating the maps if no director ran yet."""
         pins.ensure_bpffs()
-        directory = pins.netns_dir()
-        if not (directory / "lb_services").exists():
-            open_director_object(directory).close()
-        return cls(directory)
+        return cls(pins.netns_dir(), create=True)
 
     def close(self) -> None:
         self.maps.close()
         self._kernel_sources.close()
-        os.close(self._lock)
+        self._lock.close()
 
     def __enter__(self) -> XdpDataplane:
         return self
