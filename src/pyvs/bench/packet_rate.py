@@ -83,6 +83,7 @@ from pyvs.lab.seed import (
 from pyvs.lab.udpgen import FRAME_LEN, WIRE_LEN
 from pyvs.lab.xdp_pass import attach_xdp_pass
 from pyvs.model.enums import DecapCounter, DropReason
+from pyvs.netns import identity_of
 
 SECTION = "packet rate"
 UNIT = "kpps"
@@ -189,7 +190,7 @@ def socket_drops(ns: Namespace) -> int:
 
 def pinned_counters(ns: Namespace, subdir: str, name: str) -> list[int]:
     """Every entry, summed over CPUs, of a per-CPU u64 array pinned by pyvs in `ns` ([] if not pinned)."""
-    directory = pins.netns_dir(ns.inode) / subdir
+    directory = pins.netns_dir(identity_of(ns.path)) / subdir
     if not (directory / name).exists():
         return []
     counters = PerCpuMap.pinned(directory, name, ctypes.c_uint32, ctypes.c_uint64)

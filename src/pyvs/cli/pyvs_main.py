@@ -4,6 +4,7 @@
                                                 load the director (XDP program, or the
                                                 live Python forwarder daemon)
     pyvs director detach IFACE [IFACE ...]      whichever data plane serves them
+    pyvs director prune                         remove the pinned state of namespaces that are gone
     pyvs realserver up --vip VIP [--vip VIP ...] [--iface IFACE]
     pyvs realserver down
     pyvs realserver check --vip VIP [--vip VIP ...] [--iface IFACE]
@@ -68,6 +69,15 @@ def cmd_director_detach(args: argparse.Namespace) -> int:
     forwarder_process.release(args.ifaces)
     for ifname in args.ifaces:
         xdp.detach_director(ifname)
+    return 0
+
+
+def cmd_director_prune(args: argparse.Namespace) -> int:
+    from pyvs.dataplane import pins
+
+    for directory in pins.stale_dirs():
+        pins.remove_dir(directory)
+        print(f"removed {directory} (its network namespace is gone)")
     return 0
 
 
@@ -166,6 +176,8 @@ def build_parser() -> argparse.ArgumentParser:
         sub.add_argument("ifaces", nargs="+", metavar="IFACE")
         if name == "attach":
             _dataplane_option(sub)
+    command(director, "prune", cmd_director_prune,
+            "remove the pinned maps of network namespaces that no longer exist")
 
     real = groups.add_parser("realserver", help="tunnel-mode real-server setup").add_subparsers(
         dest="command", required=True

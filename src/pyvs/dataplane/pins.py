@@ -1,8 +1,12 @@
 """Where the data plane's state lives: pinned maps under /sys/fs/bpf/pyvs/.
 
 Each network namespace has its own directory (its directors are its own),
-named after the namespace's inode: /sys/fs/bpf/pyvs/net<inode>/. Set
-PYVS_BPF_ROOT to use another base (tests do, to stay apart).
+named after the namespace's inode and cookie: /sys/fs/bpf/pyvs/net<inode>-<cookie>/
+(pyvs.netns: the kernel reuses inode numbers, never cookies, so a new
+namespace never finds a deleted one's services). A directory outlives its
+namespace; `stale_dirs()` finds those whose namespace is gone
+(`pyvs director prune` removes them). Set PYVS_BPF_ROOT to use another base
+(tests do, to stay apart).
 """
 
 from __future__ import annotations
@@ -10,10 +14,13 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import os
+import re
 import shutil
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
+
+from pyvs import netns
 
 BPFFS = Path("/sys/fs/bpf")
 
@@ -22,11 +29,28 @@ def base_dir() -> Path:
     return Path(os.environ.get("PYVS_BPF_ROOT", str(BPFFS / "pyvs")))
 
 
-def netns_dir(inode: int | None = None) -> Path:
-    """The directory of pinned maps of the network namespace with this inode (default: this process's)."""
-    if inode is None:
-        inode = os.stat("/proc/self/ns/net").st_ino
-    return base_dir() / f"net{inode}"
+def netns_dir(identity: netns.NetnsIdentity | None = None) -> Path:
+    """The directory of pinned maps of a network namespace (default: this thread's)."""
+    return base_dir() / (identity or netns.identity()).name
+
+
+DIR_NAME = re.compile(r"net(\d+)(?:-(\d+))?")
+
+
+def stale_dirs() -> list[Path]:
+    """Pin directories whose namespace is gone: no namespace this process can see has
+    their inode, or the one that has it has another cookie (it reuses a dead one's number)."""
+    live = netns.visible()
+    stale = []
+    for directory in sorted(base_dir().glob("net*")):
+        named = DIR_NAME.fullmatch(directory.name)
+        if named is None or not directory.is_dir():
+            continue
+        inode, cookie = int(named[1]), named[2]
+        path = live.get(inode)
+        if path is None or (cookie is not None and netns.identity_of(path).cookie != int(cookie)):
+            stale.append(directory)
+    return stale
 
 
 def ensure_bpffs() -> None:

@@ -12,19 +12,16 @@ from __future__ import annotations
 import contextlib
 import ipaddress
 import json
-import os
-import socket
 import subprocess
-import sys
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Protocol
 
+from pyvs import netns
 from pyvs.model.errors import LbError
 from pyvs.realserver.plan import DecapView
 
 PROC_SYS = Path("/proc/sys")
-SO_NETNS_COOKIE = 71  # linux/socket.h, Linux 5.14+
 
 
 class RealServerError(LbError):
@@ -144,10 +141,5 @@ class KernelSystem:
 
     def netns_identity(self) -> tuple[int, int | None]:
         """(inode, cookie) of this network namespace; cookie None where the kernel lacks it."""
-        inode = os.stat("/proc/self/ns/net").st_ino
-        try:
-            with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
-                raw = sock.getsockopt(socket.SOL_SOCKET, SO_NETNS_COOKIE, 8)
-            return inode, int.from_bytes(raw, sys.byteorder)
-        except OSError:
-            return inode, None
+        this = netns.identity()
+        return this.inode, this.cookie
