@@ -10,12 +10,13 @@
 from __future__ import annotations
 
 import subprocess
+import time
 from pathlib import Path
 
 import pytest
 
 from pyvs.dataplane import pins
-from pyvs.lab.commands import pyvs_argv, pyvs_env, pyvsadm_argv
+from pyvs.lab.commands import python_code_argv, pyvs_argv, pyvs_env, pyvsadm_argv
 from pyvs.lab.netns import Namespace, Topology, run
 from pyvs.lab.seed import release_pyvs_state
 from pyvs.netns import identity_of
@@ -72,3 +73,71 @@ def test_a_namespace_that_reuses_an_inode_number_sees_no_service(tmp_path: Path)
             release_pyvs_state(Namespace(new.name), [])
     finally:
         pins.remove_dir(old_dir)
+
+
+CHECK_WHOLE = """
+from pyvs.control.plan import FREE_SVC_ID
+from pyvs.dataplane.state import read_state
+from pyvs.dataplane.xdp import XdpDataplane
+from pyvs.packet import abi
+with XdpDataplane.open_pinned() as plane:
+    state = read_state(plane.maps)
+    live = {v.id for v in state.services.values()}
+    orphans = [i for i, r in state.reals.items() if r.svc_id != FREE_SVC_ID and r.svc_id not in live]
+    counts = {}
+    for key in state.services:
+        counts[abi.be32(key.address)] = counts.get(abi.be32(key.address), 0) + 1
+    print(len(orphans), state.vip_addrs == counts)
+"""
+
+
+def rules(services: int, reals: int) -> str:
+    lines = []
+    for n in range(services):
+        vip = f"10.{100 + n // 65536}.{n // 256 % 256}.{n % 256}"
+        lines.append(f"-A -t {vip}:80 -s wrr")
+        lines += [f"-a -t {vip}:80 -r 10.3.{r}.{n % 250 + 1}:80 -i -w {r + 1}" for r in range(reals)]
+    return "\n".join(lines) + "\n"
+
+
+def test_a_killed_restore_is_seen_whole_and_clear_leaves_nothing() -> None:
+    with Topology() as topology:
+        ns = topology.add_namespace("killed")
+        topology.on_close(lambda: release_pyvs_state(ns, []))
+
+        def pyvsadm(*args: str, stdin: str | None = None) -> str:
+            return ns.run_pyvs([*pyvsadm_argv(), *args], input=stdin, timeout=300).stdout
+
+        restore = rules(2000, 4)
+        pyvsadm("-R", stdin=restore)
+        whole = pyvsadm("-S", "-n")
+        assert len(whole.splitlines()) == 2000 * 5
+        pyvsadm("-C")
+        assert pyvsadm("-S", "-n") == ""
+        restore_file = topology.workdir / "restore"
+        restore_file.write_text(restore)
+        journal = pins.journal_path(pins.netns_dir(identity_of(ns.path)))
+        outcomes = []
+        # The journal appears when the map writes begin (the plan is made): kill then, and a
+        # little later, within the writes (about 10,000 syscalls), and once before it appears.
+        for delay in (None, 0.0, 0.002, 0.005, 0.01, 0.02, 0.04, 0.08):
+            with restore_file.open() as stdin:
+                writer = subprocess.Popen(ns.nsenter_argv([*pyvsadm_argv(), "-R"]), env=pyvs_env(),
+                                          stdin=stdin, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                deadline = time.monotonic() + 60
+                while delay is not None and not journal.exists() and writer.poll() is None:
+                    assert time.monotonic() < deadline
+                if delay:
+                    time.sleep(delay)
+                writer.kill()  # SIGKILL: no clean-up of any kind
+                writer.wait()
+            interrupted = journal.exists()
+            seen = pyvsadm("-S", "-n")  # the next writer finishes what the killed one began, or finds nothing
+            assert seen in ("", whole)
+            outcomes.append("finished from the journal" if interrupted else "whole" if seen else "nothing")
+            assert ns.run_pyvs(python_code_argv(CHECK_WHOLE)).stdout.split() == ["0", "True"]
+            pyvsadm("-C")
+            assert pyvsadm("-S", "-n") == ""
+            assert ns.run_pyvs(python_code_argv(CHECK_WHOLE)).stdout.split() == ["0", "True"]
+        print("outcomes:", outcomes)
+        assert "nothing" in outcomes and "finished from the journal" in outcomes

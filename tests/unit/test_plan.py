@@ -15,6 +15,7 @@ import ipaddress
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from pyvs.control import journal
 from pyvs.control.config import Config
 from pyvs.control.plan import FREE_SVC_ID, Put, config_of, plan
 from pyvs.dataplane.state import apply, read_state
@@ -134,3 +135,9 @@ def test_a_route_change_is_one_write_per_real_server() -> None:
     writes = plan(read_state(maps), config, lambda address: moved)
     assert [(type(w), w.table) for w in writes] == [(Put, "reals")]
     assert isinstance(writes[0], Put) and writes[0].value.saddr == moved
+
+
+@settings(max_examples=200, deadline=None, derandomize=True, database=None)
+@given(config=configs())
+def test_the_journal_keeps_a_configuration_whole(config: Config) -> None:
+    assert list(journal.loads(journal.dumps(config)).items()) == list(config.items())

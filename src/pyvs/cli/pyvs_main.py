@@ -76,7 +76,7 @@ def cmd_director_prune(args: argparse.Namespace) -> int:
     from pyvs.dataplane import pins
 
     for directory in pins.stale_dirs():
-        pins.remove_dir(directory)
+        pins.remove_state(directory)
         print(f"removed {directory} (its network namespace is gone)")
     return 0
 

@@ -23,6 +23,7 @@ from pathlib import Path
 from pyvs import netns
 
 BPFFS = Path("/sys/fs/bpf")
+JOURNAL_DIR = Path("/run/pyvs/journal")
 
 
 def base_dir() -> Path:
@@ -32,6 +33,17 @@ def base_dir() -> Path:
 def netns_dir(identity: netns.NetnsIdentity | None = None) -> Path:
     """The directory of pinned maps of a network namespace (default: this thread's)."""
     return base_dir() / (identity or netns.identity()).name
+
+
+def journal_path(directory: Path) -> Path:
+    """Where the change journal of the maps pinned in `directory` lives (bpffs holds no files)."""
+    return JOURNAL_DIR / (str(directory).strip("/").replace("/", "_") + ".json")
+
+
+def remove_state(directory: Path) -> None:
+    """Unpin the maps in `directory` and drop their journal."""
+    remove_dir(directory)
+    journal_path(directory).unlink(missing_ok=True)
 
 
 DIR_NAME = re.compile(r"net(\d+)(?:-(\d+))?")

@@ -110,7 +110,7 @@ class MapDataplane:
         return plan(self._state, new, saddr)
 
     def commit(self, old: Config, new: Config) -> None:
-        """Plan against the maps as last read() (old is what that read returned), then apply."""
+        """Plan against the maps as last read() (old is what that read returned), apply, read again."""
         apply(self.plan(new), self.maps)
         self.read()
 

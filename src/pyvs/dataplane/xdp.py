@@ -14,10 +14,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from pyvs.bpf import build
+from pyvs.control import journal
+from pyvs.control.config import Config
 from pyvs.dataplane import features, libbpf, pins
 from pyvs.dataplane.kernel_fib import KernelSources
 from pyvs.dataplane.maps import BpfMap, pinned_decap_maps, pinned_director_maps
-from pyvs.dataplane.state import MapDataplane
+from pyvs.dataplane.state import MapDataplane, apply
 from pyvs.model.enums import FLOW_TIMEOUT_S
 from pyvs.model.errors import ConfigError, DataplaneError
 from pyvs.packet import abi
@@ -174,7 +176,7 @@ def decap_status(ifname: str) -> DecapStatus | None:
 
 
 def remove_pins() -> None:
-    pins.remove_dir(pins.netns_dir())
+    pins.remove_state(pins.netns_dir())
 
 
 def director_maps_pinned(directory: Path) -> bool:
@@ -187,6 +189,11 @@ class XdpDataplane(MapDataplane):
     It holds the pin directory's lock (pins.locked()) from opening to close();
     with `create`, maps that are missing are made under that lock, so that
     concurrent first uses in a new namespace neither race nor fail.
+
+    Every commit is journalled (pyvs.control.journal): the configuration it
+    heads for is written to pins.journal_path() before the first map write and
+    removed after the last. Opening finds the journal of a writer killed
+    halfway and finishes that change first, so a change is never seen in part.
     """
 
     def __init__(self, directory: Path, *, create: bool = False) -> None:
@@ -198,9 +205,33 @@ class XdpDataplane(MapDataplane):
                 open_director_object(directory).close()
             self._kernel_sources = KernelSources()
             super().__init__(pinned_director_maps(directory), self._kernel_sources)
+            self._journal = pins.journal_path(directory)
+            self._finish_interrupted_change()
         except BaseException:
             self._lock.close()
             raise
+
+    def _finish_interrupted_change(self) -> None:
+        try:
+            text = self._journal.read_text()
+        except FileNotFoundError:
+            return
+        try:
+            wanted = journal.loads(text)
+        except (ValueError, KeyError, TypeError) as exc:
+            raise DataplaneError(74, f"the journal of an interrupted change, {self._journal}, is unreadable "
+                                     f"({exc}): remove it to go on") from None
+        self.commit(self.read(), wanted)
+
+    def commit(self, old: Config, new: Config) -> None:
+        writes = self.plan(new)  # may refuse the change: then nothing is journalled or written
+        self._journal.parent.mkdir(parents=True, exist_ok=True)
+        partial = self._journal.with_suffix(".tmp")
+        partial.write_text(journal.dumps(new))
+        partial.replace(self._journal)
+        apply(writes, self.maps)
+        self._journal.unlink()
+        self.read()
 
     @classmethod
     def open_pinned(cls) -> XdpDataplane:
