@@ -230,3 +230,19 @@ def test_kernel_ipip_needs_no_bpf_feature(tmp_path: Path) -> None:
 def test_the_decap_mode_is_recorded(tmp_path: Path) -> None:
     state = up([VIP], "eth0", system=FakeSystem(attach_mode="generic"), state_dir=tmp_path)
     assert (state.decap_attached, state.decap_mode) == (True, "generic")
+
+
+def test_xdp_decapsulation_can_be_asked_for_where_the_kernel_has_tunl0(tmp_path: Path) -> None:
+    system = FakeSystem(ipip=True)
+    state = up([VIP], "eth0", decap=DecapMode.XDP, system=system, state_dir=tmp_path)
+    assert (state.mode, state.decap_attached, system.links["tunl0"]) == (DecapMode.XDP.value, True, False)
+    with pytest.raises(RealServerError, match="already up with xdp"):
+        up([VIP], "eth0", decap=DecapMode.KERNEL, system=system, state_dir=tmp_path)
+
+
+def test_tunl0_cannot_be_asked_for_without_the_ipip_module(tmp_path: Path) -> None:
+    system = FakeSystem(ipip=False)
+    before = dict(system.sysctls)
+    with pytest.raises(RealServerError, match="no ipip module"):
+        up([VIP], "eth0", decap=DecapMode.KERNEL, system=system, state_dir=tmp_path)
+    assert system.sysctls == before and list(tmp_path.iterdir()) == []

@@ -357,7 +357,7 @@ def route_through_director(lab: SeedLab) -> None:
 def kernel_forwarding_lab(reals: int = 1) -> Iterator[SeedLab]:
     with seed_topology(reals=reals, pyvs=False) as lab:
         ensure_bpffs()
-        realservers_up(lab)
+        realservers_up(lab, "xdp")  # the decapsulation program counts what arrives
         route_through_director(lab)
         prepare_generator(lab)
         yield lab
@@ -366,7 +366,7 @@ def kernel_forwarding_lab(reals: int = 1) -> Iterator[SeedLab]:
 @contextlib.contextmanager
 def pyvs_lab(dataplane: str, reals: int = 1, scheduler: str = "rr",
              weights: Sequence[int] | None = None) -> Iterator[SeedLab]:
-    with seed_topology(reals=reals, services=False, dataplane=dataplane) as lab:
+    with seed_topology(reals=reals, services=False, dataplane=dataplane, decap="xdp") as lab:
         add_udp_service(lab, scheduler, weights)
         prepare_generator(lab)
         yield lab

@@ -5,7 +5,7 @@
                                                 live Python forwarder daemon)
     pyvs director detach IFACE [IFACE ...]      whichever data plane serves them
     pyvs director prune                         remove the pinned state of namespaces that are gone
-    pyvs realserver up --vip VIP [--vip VIP ...] [--iface IFACE]
+    pyvs realserver up --vip VIP [--vip VIP ...] [--iface IFACE] [--decap auto|kernel|xdp]
     pyvs realserver down
     pyvs realserver check --vip VIP [--vip VIP ...] [--iface IFACE]
     pyvs lab seed [--name NAME] [--keep] [--reals N] [--dataplane xdp|python]
@@ -84,7 +84,8 @@ def cmd_director_prune(args: argparse.Namespace) -> int:
 def cmd_realserver_up(args: argparse.Namespace) -> int:
     from pyvs import realserver
 
-    state = realserver.up(args.vips, args.iface)
+    decap = {"auto": None, "kernel": realserver.DecapMode.KERNEL, "xdp": realserver.DecapMode.XDP}[args.decap]
+    state = realserver.up(args.vips, args.iface, decap=decap)
     how = "tunl0" if state.mode == realserver.DecapMode.KERNEL.value else f"XDP decap on {state.iface}"
     if state.decap_mode == "generic":
         how += f", {GENERIC_XDP_NOTE}"
@@ -189,6 +190,10 @@ def build_parser() -> argparse.ArgumentParser:
         sub = command(real, name, handler, text)
         sub.add_argument("--vip", dest="vips", action="append", type=_vip, required=True, metavar="VIP")
         sub.add_argument("--iface", help="where IPIP packets arrive (default: the default route's)")
+        if name == "up":
+            sub.add_argument("--decap", choices=("auto", "kernel", "xdp"), default="auto",
+                             help="kernel: tunl0 (the ipip module); xdp: pyvs's XDP program; auto (default): "
+                                  "tunl0 where the kernel has the ipip module, else XDP")
     command(real, "down", cmd_realserver_down, "undo what `up` changed")
 
     lab = groups.add_parser("lab", help="network-namespace labs").add_subparsers(

@@ -264,10 +264,12 @@ def add_service(lab: SeedLab, scheduler: str = "rr", weights: Sequence[int] | No
         lab.pyvsadm("-a", kind, service, "-r", address, "-i", *weight)
 
 
-def realservers_up(lab: SeedLab) -> None:
-    """`pyvs realserver up --vip VIP --iface eth0` in every real server's namespace."""
+def realservers_up(lab: SeedLab, decap: str = "auto") -> None:
+    """`pyvs realserver up --vip VIP --iface eth0 --decap DECAP` in every real server's namespace
+    (the seed lab: auto, the kernel's tunl0 where it has one; labs that count decapsulated
+    packets: xdp)."""
     for ns in lab.reals:
-        lab.pyvs(ns, "realserver", "up", "--vip", VIP, "--iface", IFACE)
+        lab.pyvs(ns, "realserver", "up", "--vip", VIP, "--iface", IFACE, "--decap", decap)
 
 
 def ensure_bpffs(path: str = "/sys/fs/bpf") -> None:
@@ -282,7 +284,7 @@ def ensure_bpffs(path: str = "/sys/fs/bpf") -> None:
 def seed_topology(
     reals: int = 1, *, pyvs: bool = True, services: bool = True, scheduler: str = "rr",
     weights: Sequence[int] | None = None, topology: Topology | None = None, dataplane: str = "xdp",
-    httpd: bool = True,
+    httpd: bool = True, decap: str = "auto",
 ) -> Iterator[SeedLab]:
     """The seed lab, removed on exit (also on exceptions).
 
@@ -290,7 +292,8 @@ def seed_topology(
     (`dataplane`: "xdp" or "python"), `pyvs realserver up` on every real
     server and, with services=True, the virtual service with every real
     server (`scheduler`, optional `weights`). httpd=False leaves port 80 of
-    the real servers free for another HTTP server.
+    the real servers free for another HTTP server. `decap` is `pyvs realserver
+    up`'s --decap.
     """
     with topology or Topology() as t:
         lab = build_network(t, reals, dataplane=dataplane)
@@ -301,7 +304,7 @@ def seed_topology(
             ensure_bpffs()
             if httpd:
                 start_http_servers(lab)
-            realservers_up(lab)
+            realservers_up(lab, decap)
             attach_director(lab)
             if services:
                 add_service(lab, scheduler, weights)

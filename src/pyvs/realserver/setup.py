@@ -54,9 +54,13 @@ def _resolve_iface(system: System, iface: str | None) -> str:
 
 def up(
     vips: Sequence[ipaddress.IPv4Address | str], iface: str | None = None, *,
-    system: System | None = None, state_dir: Path = STATE_DIR,
+    decap: DecapMode | None = None, system: System | None = None, state_dir: Path = STATE_DIR,
 ) -> RealServerState:
-    """Make this namespace a real server for `vips`; repeatable (adds VIPs)."""
+    """Make this namespace a real server for `vips`; repeatable (adds VIPs).
+
+    `decap`: KERNEL (tunl0, the ipip module), XDP (pyvs's program), or None:
+    tunl0 where the kernel has the ipip module, XDP otherwise.
+    """
     system = system or KernelSystem()
     wanted = _vip_strings(vips)
     iface = _resolve_iface(system, iface)
@@ -65,8 +69,13 @@ def up(
     state = load_state(path, cookie)
     if state is not None and state.iface != iface:
         raise RealServerError(f"real server already up on {state.iface}: run `pyvs realserver down` first")
+    if state is not None and decap is not None and state.mode != decap.value:
+        raise RealServerError(f"real server already up with {state.mode}: run `pyvs realserver down` first")
     if state is None:
-        mode = DecapMode.KERNEL if system.kernel_has_ipip() else DecapMode.XDP
+        has_ipip = system.kernel_has_ipip()
+        if decap is DecapMode.KERNEL and not has_ipip:
+            raise RealServerError("the kernel has no ipip module (no tunl0): use XDP decapsulation")
+        mode = decap or (DecapMode.KERNEL if has_ipip else DecapMode.XDP)
         state = RealServerState(inode, cookie, mode.value, iface)
     mode = DecapMode(state.mode)
     if mode is DecapMode.XDP:
