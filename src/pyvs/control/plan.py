@@ -210,19 +210,19 @@ class _Planner:
         for real_id in old_ids:
             entry = self.reals[real_id]
             kept.setdefault((abi.from_be32(entry.addr), abi.from_be16(entry.port)), real_id)
-        ordered: list[int] = []
+        placed: list[tuple[int, int]] = []  # (id, generation) of each real server, in order
         for real in service.reals:
             found = kept.pop((real.address, real.port), None)
             if found is not None:
-                real_id, gen = found, self.reals[found].gen
+                placed.append((found, self.reals[found].gen))
             else:
-                real_id = self.real_ids.take()
                 self.max_gen += 1
-                gen = self.max_gen
-                self.writes.append(Zero("real_stats", U32(real_id)))
+                placed.append((self.real_ids.take(), self.max_gen))
+                self.writes.append(Zero("real_stats", U32(placed[-1][0])))
+        for real, (real_id, gen) in zip(service.reals, placed, strict=True):  # one run of puts: one batch
             self.put_real(real_id, abi.Real.from_model(real, svc_id=svc_id, gen=gen,
                                                        saddr=self.source(real.address)))
-            ordered.append(real_id)
+        ordered = [real_id for real_id, _ in placed]
         # The schedule runs over the kernel's list order: newest real server first.
         list_order = list(reversed(ordered))
         new_list = [(i, self.reals[i].weight) for i in list_order]

@@ -104,7 +104,8 @@ LOOPS = Feature("insn", 2, "bounded loops in BPF programs", "5.3")
 ATOMIC_FETCH = Feature("insn", 3, "BPF atomic fetch-and-add (BPF_ATOMIC with BPF_FETCH)", "5.12")
 FIB_MTU = Feature("run", 1, "bpf_fib_lookup() answering a too-big packet with the route's MTU (mtu_result)",
                   "5.12")
-BATCH_READS = Feature("run", 2, "batched BPF map reads (BPF_MAP_LOOKUP_BATCH)", "5.6")
+BATCH_READS = Feature("run", 2, "batched BPF map reads and writes (BPF_MAP_LOOKUP_BATCH, "
+                      "BPF_MAP_UPDATE_BATCH)", "5.6")
 
 FEATURES: tuple[Feature, ...] = (PROGRAM_XDP, *HELPERS.values(), *MAP_TYPES.values(), *MAP_FLAGS.values(),
                                  JMP32, LOOPS, ATOMIC_FETCH, FIB_MTU, BATCH_READS)
@@ -265,6 +266,7 @@ def _reads_in_batches() -> bool:
     except DataplaneError:
         return False
     try:
+        libbpf.map_update_batch(fd, bytes(8), bytes(16), 2)
         libbpf.map_lookup_batch(fd, 4, 8, 4)
         return True
     except DataplaneError:

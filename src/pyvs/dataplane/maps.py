@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import ctypes
 import struct
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any, Generic, TypeVar
 
@@ -46,6 +46,12 @@ class BpfMap(Generic[K, V]):
 
     def put(self, key: K, value: V, flags: int = libbpf.BPF_ANY) -> None:
         libbpf.map_update(self.fd, key, value, flags)
+
+    def put_many(self, keys: Sequence[K], values: Sequence[V]) -> None:
+        """Write many entries in one syscall (a batch), in order."""
+        if keys:
+            libbpf.map_update_batch(self.fd, b"".join(bytes(k) for k in keys),
+                                    b"".join(bytes(v) for v in values), len(keys))
 
     def delete(self, key: K) -> bool:
         return libbpf.map_delete(self.fd, key)

@@ -17,9 +17,11 @@ from __future__ import annotations
 
 import ctypes
 import ipaddress
+import itertools
 import time
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
+from typing import cast
 
 from pyvs.control.config import Config
 from pyvs.control.plan import Delete, MapState, Put, PutRun, Write, config_of, plan
@@ -61,18 +63,21 @@ def read_state(maps: DirectorMaps) -> MapState:
 
 
 def apply(writes: Iterable[Write], maps: DirectorMaps) -> None:
-    """Carry out a plan, in its order."""
-    for write in writes:
-        handle = getattr(maps, write.table)
-        if isinstance(write, Put):
-            handle.put(write.key, write.value)
-        elif isinstance(write, PutRun):
-            for offset, value in enumerate(write.values):
-                handle.put(U32(write.first + offset), U32(value))
-        elif isinstance(write, Delete):
-            handle.delete(write.key)
-        else:
-            handle.zero(write.key)
+    """Carry out a plan, in its order; consecutive puts into one map go in one batch."""
+    for table, run in itertools.groupby(writes, key=lambda w: (w.table, type(w))):
+        handle = getattr(maps, table[0])
+        if table[1] is Put:
+            puts = cast(list[Put], list(run))
+            handle.put_many([p.key for p in puts], [p.value for p in puts])
+            continue
+        for write in run:
+            if isinstance(write, PutRun):
+                handle.put_many([U32(write.first + i) for i in range(len(write.values))],
+                                [U32(v) for v in write.values])
+            elif isinstance(write, Delete):
+                handle.delete(write.key)
+            else:
+                handle.zero(write.key)
 
 
 class MapDataplane:
@@ -81,19 +86,32 @@ class MapDataplane:
     def __init__(self, maps: DirectorMaps, sources: Sources) -> None:
         self.maps = maps
         self.sources = sources
-        self._state = read_state(maps)
+        self._read: MapState | None = None  # the maps as last read; None: read again when needed
         self._slots: dict[ServiceKey, _ServiceSlots] = {}
-        self.real_values: dict[int, abi.Real] = {}  # the live real servers' entries, by id
+        self._real_values: dict[int, abi.Real] = {}
 
     # -- reading -----------------------------------------------------------
 
     def read(self) -> Config:
-        self._state = read_state(self.maps)
-        by_svc = self._state.service_reals()
-        self.real_values = {i: self._state.reals[i] for ids in by_svc.values() for i in ids}
+        self._read = state = read_state(self.maps)
+        by_svc = state.service_reals()
+        self._real_values = {i: state.reals[i] for ids in by_svc.values() for i in ids}
         self._slots = {key: _ServiceSlots(value.id, value, by_svc.get(value.id, []))
-                       for key, value in self._state.services.items()}
-        return config_of(self._state)
+                       for key, value in state.services.items()}
+        return config_of(state)
+
+    def _fresh(self) -> MapState:
+        """The maps as last read, read again if a commit changed them since."""
+        if self._read is None:
+            self.read()
+        assert self._read is not None
+        return self._read
+
+    @property
+    def real_values(self) -> dict[int, abi.Real]:
+        """The live real servers' entries, by id (as the maps hold them now)."""
+        self._fresh()
+        return self._real_values
 
     # -- writing -----------------------------------------------------------
 
@@ -107,19 +125,19 @@ class MapDataplane:
                 resolved[address] = abi.be32(source) if source is not None else 0
             return resolved[address]
 
-        return plan(self._state, new, saddr)
+        return plan(self._fresh(), new, saddr)
 
     def commit(self, old: Config, new: Config) -> None:
-        """Plan against the maps as last read() (old is what that read returned), apply, read again."""
+        """Plan against the maps as last read() (old is what that read returned), and apply."""
         apply(self.plan(new), self.maps)
-        self.read()
+        self._read = None
 
     def refresh_sources(self) -> int:
         """Resolve every real server's outer source address again and rewrite those that
         changed (read() first); returns how many entries changed."""
-        writes = self.plan(config_of(self._state))
+        writes = self.plan(config_of(self._fresh()))
         apply(writes, self.maps)
-        self.read()
+        self._read = None
         return len(writes)
 
     # -- status ------------------------------------------------------------

@@ -231,7 +231,7 @@ class XdpDataplane(MapDataplane):
         partial.replace(self._journal)
         apply(writes, self.maps)
         self._journal.unlink()
-        self.read()
+        self._read = None
 
     @classmethod
     def open_pinned(cls) -> XdpDataplane:

@@ -21,7 +21,7 @@ from __future__ import annotations
 import ctypes
 import enum
 import struct
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, fields
 from typing import Any, ClassVar, Generic, Protocol, Self, TypeVar, cast
 
@@ -50,6 +50,7 @@ class MapHandle(Protocol[K, V]):
 
     def get(self, key: K) -> V | None: ...
     def put(self, key: K, value: V, flags: int = BPF_ANY) -> None: ...
+    def put_many(self, keys: Sequence[K], values: Sequence[V]) -> None: ...
     def delete(self, key: K) -> bool: ...
     def keys(self) -> Iterator[K]: ...
     def __iter__(self) -> Iterator[K]: ...
@@ -255,6 +256,10 @@ class DictMap(Generic[K, V]):
         if not self._in_range(key):
             raise KeyError(f"index beyond {self.max_entries}")
         self.data[bytes(key)] = bytes(value)
+
+    def put_many(self, keys: Sequence[K], values: Sequence[V]) -> None:
+        for key, value in zip(keys, values, strict=True):
+            self.put(key, value)
 
     def delete(self, key: K) -> bool:
         return self.data.pop(bytes(key), None) is not None
