@@ -198,17 +198,18 @@ class XdpDataplane(MapDataplane):
 
     def __init__(self, directory: Path, *, create: bool = False) -> None:
         self.directory = directory
-        self._lock = contextlib.ExitStack()
-        self._lock.enter_context(pins.locked(directory))
+        self._held = contextlib.ExitStack()  # closed last to first: maps, route socket, lock
+        self._held.enter_context(pins.locked(directory))
         try:
             if create and not director_maps_pinned(directory):
                 open_director_object(directory).close()
-            self._kernel_sources = KernelSources()
-            super().__init__(pinned_director_maps(directory), self._kernel_sources)
+            sources = self._held.enter_context(contextlib.closing(KernelSources()))
+            super().__init__(pinned_director_maps(directory), sources)
+            self._held.callback(self.maps.close)
             self._journal = pins.journal_path(directory)
             self._finish_interrupted_change()
         except BaseException:
-            self._lock.close()
+            self._held.close()
             raise
 
     def _finish_interrupted_change(self) -> None:
@@ -240,9 +241,7 @@ class XdpDataplane(MapDataplane):
         return cls(pins.netns_dir(), create=True)
 
     def close(self) -> None:
-        self.maps.close()
-        self._kernel_sources.close()
-        self._lock.close()
+        self._held.close()
 
     def __enter__(self) -> XdpDataplane:
         return self
