@@ -113,6 +113,31 @@ def test_the_same_maps_and_configuration_give_the_same_plan(config: Config) -> N
     assert plan(read_state(maps), held, saddr_of) == []  # nothing changed: nothing to write
 
 
+def assert_forwardable(maps: DirectorMaps) -> None:
+    """What the data path sees is whole: every pick of each service's live schedule is a
+    current real server of that service, and every service's VIP is counted."""
+    state = read_state(maps)
+    for key, value in state.services.items():
+        base = (value.id * 2 + value.bank) * SCHED_SLOTS
+        for i in range(value.sched_len):
+            pick = maps.sched.get(U32(base + i))
+            assert pick is not None, f"{key}: no pick {i}"
+            real = state.reals.get(pick.value)
+            assert real is not None and real.svc_id == value.id, f"{key}: pick {i} is not its real server"
+        assert state.vip_addrs.get(abi.be32(key.address), 0) >= sum(
+            1 for other in state.services if other.address == key.address), f"{key}: VIP not counted"
+
+
+@settings(max_examples=150, deadline=None, derandomize=True, database=None)
+@given(before=configs(), after=configs())
+def test_every_prefix_of_a_plan_forwards_whole(before: Config, after: Config) -> None:
+    maps = maps_holding(before)
+    for write in plan(read_state(maps), after, saddr_of):
+        apply([write], maps)
+        assert_forwardable(maps)
+    assert_maps_hold(maps, after)
+
+
 def test_clearing_leaves_no_orphan() -> None:
     maps = maps_holding({ServiceKey(Protocol.TCP, VIPS[0], 80): VirtualService(
         ServiceKey(Protocol.TCP, VIPS[0], 80), Scheduler.RR, None,

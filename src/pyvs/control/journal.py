@@ -24,10 +24,18 @@ VERSION = 1
 
 
 def dumps(config: Config) -> str:
+    text: dict[int, str] = {}  # real servers recur under many services
+
+    def name(address: ipaddress.IPv4Address) -> str:
+        found = text.get(int(address))
+        if found is None:
+            found = text[int(address)] = str(address)
+        return found
+
     services = [{
         "protocol": int(s.key.protocol), "address": str(s.key.address), "port": s.key.port,
         "scheduler": int(s.scheduler), "persistence_timeout": s.persistence_timeout,
-        "reals": [[str(r.address), r.port, r.weight, int(r.fwd)] for r in s.reals],
+        "reals": [[name(r.address), r.port, r.weight, int(r.fwd)] for r in s.reals],
     } for s in config.values()]
     return json.dumps({"version": VERSION, "services": services}, separators=(",", ":"))
 

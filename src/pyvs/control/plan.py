@@ -12,23 +12,30 @@ plan, write for write (services are taken in sorted order).
 Rule 3: whole. The plan makes the maps what the Config asks for, whatever
 they held: real-server entries no service owns are freed, the VIP address
 counts are recounted. Planning again after an interrupted apply mends it.
-Rule 4: no half-written service is ever visible to the data path: new real
-servers first, then the schedule into the service's idle bank and its
-position, then the service entry that flips the bank; real servers it
-dropped are freed only after that, and VIP addresses are counted in before
-and out after.
+Rule 4: no half-written service is ever visible to the data path, after
+any prefix of the plan: the counters of the ids given out are reset first
+(nothing refers to those ids yet), services that go are deleted before their
+real servers are freed, then come new real servers, then each schedule into
+its service's idle bank and its position, then the service entry that flips
+the bank; real servers a service dropped are freed only after that (and not
+given out again by the same plan), and VIP addresses are counted in before
+and out after. The writes are grouped by these phases (`_Phase`), all
+services' together, so that the adapter needs a few batches, not a few per
+service.
 
 Ids: a service keeps its id and a real server of a service that stays keeps
 its id and generation (so its flows go on); new ones take the lowest free
 ids, the generation counter only grows (a flow of a freed id never matches
-its successor). A service whose configuration and real servers' addresses
-are unchanged gets no write at all. rr and wrr resume where the data path's
+its successor); an id a service drops is free for the next plan. A service
+whose configuration and real servers' addresses are unchanged gets no write
+at all. rr and wrr resume where the data path's
 position says the running sequence is, as IPVS's schedulers would.
 """
 
 from __future__ import annotations
 
 import ctypes
+import enum
 import heapq
 import ipaddress
 from collections import Counter
@@ -90,10 +97,10 @@ class PutRun(_MapWrite):
 
 @dataclass(slots=True, eq=False)
 class Zero(_MapWrite):
-    """Reset one per-CPU counter entry."""
+    """Reset per-CPU counter entries (of ids about to be given out)."""
 
     table: str
-    key: Any
+    indices: tuple[int, ...]
 
 
 Write = Put | PutRun | Delete | Zero
@@ -152,11 +159,31 @@ class IdPool:
         heapq.heappush(self._holes, slot)
 
 
+class _Phase(enum.IntEnum):
+    """The order in which a plan's writes are applied (rule 4), every service's
+    writes of one phase together, so that the adapter writes each phase of a
+    large change in a few batches."""
+
+    ZERO = 0  # counters of the ids given out
+    REMOVE = 1  # services that go: their entries, then their real servers freed
+    VIPS_UP = 2  # VIP counts that rise
+    REALS = 3  # real servers' entries, new and changed
+    SCHEDULES = 4  # schedules, into each service's idle bank
+    POSITIONS = 5  # where each schedule starts
+    SERVICES = 6  # service entries: each flips its bank
+    FREE = 7  # real servers that services dropped
+    VIPS_DOWN = 8  # VIP counts that fall
+
+
 @dataclass
 class _Planner:
     state: MapState
     saddr: SaddrOf
-    writes: list[Write] = field(default_factory=list)
+    phases: dict[_Phase, list[Write]] = field(default_factory=lambda: {phase: [] for phase in _Phase})
+    # Counters of the ids given out, reset before any write that uses them.
+    zeroed: dict[str, list[int]] = field(default_factory=lambda: {"svc_stats": [], "real_stats": []})
+    # Ids that services dropped: freed after the flips, so not given out again by this plan.
+    dropped: list[int] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         self.by_svc = self.state.service_reals()
@@ -166,27 +193,36 @@ class _Planner:
         self.svc_ids = IdPool(live_svc_ids, self.state.max_services, "virtual services")
         owned = {i for ids in self.by_svc.values() for i in ids}
         self.real_ids = IdPool(owned, self.state.max_reals, "real servers")
-        self._saddrs: dict[ipaddress.IPv4Address, int] = {}
+        self._saddrs: dict[int, int] = {}  # by int(address): hashing an IPv4Address is slow
 
     def source(self, address: ipaddress.IPv4Address) -> int:
-        if address not in self._saddrs:
-            self._saddrs[address] = self.saddr(address)
-        return self._saddrs[address]
+        saddr = self._saddrs.get(int(address))
+        if saddr is None:
+            saddr = self._saddrs[int(address)] = self.saddr(address)
+        return saddr
 
-    def put_real(self, real_id: int, value: abi.Real) -> None:
-        if bytes(self.reals.get(real_id, b"")) != bytes(value):
-            self.writes.append(Put("reals", U32(real_id), value))
+    def writes(self) -> list[Write]:
+        self.phases[_Phase.ZERO] = [Zero(table, tuple(ids)) for table, ids in self.zeroed.items() if ids]
+        return [write for phase in _Phase for write in self.phases[phase]]
+
+    def put_real(self, phase: _Phase, real_id: int, value: abi.Real) -> None:
+        old = self.reals.get(real_id)
+        if old is None or bytes(old) != bytes(value):
+            self.phases[phase].append(Put("reals", U32(real_id), value))
         self.reals[real_id] = value
 
-    def free_real(self, real_id: int) -> None:
-        self.put_real(real_id, abi.Real(svc_id=FREE_SVC_ID, gen=self.reals[real_id].gen))
-        self.real_ids.give_back(real_id)
+    def free_real(self, phase: _Phase, real_id: int) -> None:
+        self.put_real(phase, real_id, abi.Real(svc_id=FREE_SVC_ID, gen=self.reals[real_id].gen))
+        if phase is _Phase.FREE:
+            self.dropped.append(real_id)
+        else:
+            self.real_ids.give_back(real_id)
 
     def remove_service(self, key: ServiceKey) -> None:
         value = self.state.services[key]
-        self.writes.append(Delete("services", abi.SvcKey.from_model(key)))
+        self.phases[_Phase.REMOVE].append(Delete("services", abi.SvcKey.from_model(key)))
         for real_id in self.by_svc.pop(value.id, []):
-            self.free_real(real_id)
+            self.free_real(_Phase.REMOVE, real_id)
         self.svc_ids.give_back(value.id)
 
     def write_service(self, service: VirtualService) -> None:
@@ -194,7 +230,7 @@ class _Planner:
         if current is None:
             svc_id = self.svc_ids.take()
             current = abi.Svc(id=svc_id, bank=1)
-            self.writes.append(Zero("svc_stats", U32(svc_id)))
+            self.zeroed["svc_stats"].append(svc_id)
         svc_id = current.id
         old_ids = self.by_svc.get(svc_id, [])
         # Where the running schedule stands, to resume it as IPVS would; a new
@@ -218,9 +254,9 @@ class _Planner:
             else:
                 self.max_gen += 1
                 placed.append((self.real_ids.take(), self.max_gen))
-                self.writes.append(Zero("real_stats", U32(placed[-1][0])))
-        for real, (real_id, gen) in zip(service.reals, placed, strict=True):  # one run of puts: one batch
-            self.put_real(real_id, abi.Real.from_model(real, svc_id=svc_id, gen=gen,
+                self.zeroed["real_stats"].append(placed[-1][0])
+        for real, (real_id, gen) in zip(service.reals, placed, strict=True):
+            self.put_real(_Phase.REALS, real_id, abi.Real.from_model(real, svc_id=svc_id, gen=gen,
                                                        saddr=self.source(real.address)))
         ordered = [real_id for real_id, _ in placed]
         # The schedule runs over the kernel's list order: newest real server first.
@@ -231,18 +267,19 @@ class _Planner:
         except ValueError as exc:
             raise ConfigError(str(exc)) from None
         bank = current.bank ^ 1
-        self.writes.append(PutRun("sched", (svc_id * 2 + bank) * SCHED_SLOTS, tuple(sequence)))
+        self.phases[_Phase.SCHEDULES].append(PutRun("sched", (svc_id * 2 + bank) * SCHED_SLOTS,
+                                                    tuple(sequence)))
         start, sched_state = resume(service.scheduler, sched_state, old_list, new_list)
-        self.writes.append(Put("sched_pos", U32(svc_id), U32(start)))
+        self.phases[_Phase.POSITIONS].append(Put("sched_pos", U32(svc_id), U32(start)))
         value = abi.Svc(id=svc_id, sched=int(service.scheduler), bank=bank, sched_len=len(sequence),
                         sched_start=start, sched_state=sched_state.encode(service.scheduler))
         if service.persistence_timeout is not None:
             value.flags = SvcFlag.PERSISTENT
             value.timeout = service.persistence_timeout
-        self.writes.append(Put("services", abi.SvcKey.from_model(service.key), value))
+        self.phases[_Phase.SERVICES].append(Put("services", abi.SvcKey.from_model(service.key), value))
         for real_id in old_ids:
             if real_id not in ordered:
-                self.free_real(real_id)
+                self.free_real(_Phase.FREE, real_id)
         self.by_svc[svc_id] = ordered
 
     def refresh_sources(self, real_ids: Iterable[int]) -> None:
@@ -252,7 +289,7 @@ class _Planner:
             if value.saddr != saddr:
                 fresh = abi.Real.from_buffer_copy(value)
                 fresh.saddr = saddr
-                self.put_real(real_id, fresh)
+                self.put_real(_Phase.REALS, real_id, fresh)
 
     def count_vips(self, config: Config, *, increases: bool) -> None:
         """Puts that raise or add VIP counts (before the services), or lower or delete them (after)."""
@@ -260,10 +297,10 @@ class _Planner:
         for addr in sorted(set(wanted) | set(self.state.vip_addrs)):
             have, want = self.state.vip_addrs.get(addr, 0), wanted.get(addr, 0)
             if increases and want > have:
-                self.writes.append(Put("vip_addrs", U32(addr), U32(want)))
+                self.phases[_Phase.VIPS_UP].append(Put("vip_addrs", U32(addr), U32(want)))
             elif not increases and want < have:
-                self.writes.append(Put("vip_addrs", U32(addr), U32(want)) if want
-                                   else Delete("vip_addrs", U32(addr)))
+                self.phases[_Phase.VIPS_DOWN].append(Put("vip_addrs", U32(addr), U32(want)) if want
+                                                     else Delete("vip_addrs", U32(addr)))
 
 
 def plan(current: MapState, config: Config, saddr: SaddrOf) -> list[Write]:
@@ -277,7 +314,7 @@ def plan(current: MapState, config: Config, saddr: SaddrOf) -> list[Write]:
     live_ids = {v.id for v in current.services.values()}
     for svc_id in sorted(set(planner.by_svc) - live_ids):  # orphans: owned by no service
         for real_id in planner.by_svc.pop(svc_id):
-            planner.free_real(real_id)
+            planner.free_real(_Phase.REMOVE, real_id)
     for key in sorted(held):
         if key not in config:
             planner.remove_service(key)
@@ -288,4 +325,4 @@ def plan(current: MapState, config: Config, saddr: SaddrOf) -> list[Write]:
         else:
             planner.refresh_sources(planner.by_svc.get(current.services[key].id, []))
     planner.count_vips(config, increases=False)
-    return planner.writes
+    return planner.writes()

@@ -111,9 +111,11 @@ class PerCpuMap(Generic[K, V]):
         return [self.value_type.from_buffer_copy(buf.raw, i * self._stride)  # type: ignore[misc]
                 for i in range(self.ncpus)]
 
-    def zero(self, key: K) -> None:
-        buf = ctypes.create_string_buffer(self._stride * self.ncpus)
-        libbpf.map_update(self.fd, key, buf)
+    def zero(self, indices: Sequence[int]) -> None:
+        """Reset the entries at `indices` on every CPU, in one batch."""
+        if indices:
+            libbpf.map_update_batch(self.fd, struct.pack(f"={len(indices)}I", *indices),
+                                    bytes(self._stride * self.ncpus * len(indices)), len(indices))
 
     def sum_all(self) -> list[tuple[int, ...]]:
         """Every index's value, each field summed over CPUs, read in one batch."""

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from typing import cast
 
 from pyvs.control.config import Config
-from pyvs.control.plan import Delete, MapState, Put, PutRun, Write, config_of, plan
+from pyvs.control.plan import Delete, MapState, Put, PutRun, Write, Zero, config_of, plan
 from pyvs.dataplane.base import sorted_services
 from pyvs.model.enums import FLOW_TIMEOUT_S, NSEC_PER_SEC, FlowState, Protocol, SvcFlag
 from pyvs.model.service import ServiceKey
@@ -64,20 +64,21 @@ def read_state(maps: DirectorMaps) -> MapState:
 
 def apply(writes: Iterable[Write], maps: DirectorMaps) -> None:
     """Carry out a plan, in its order; consecutive puts into one map go in one batch."""
-    for table, run in itertools.groupby(writes, key=lambda w: (w.table, type(w))):
-        handle = getattr(maps, table[0])
-        if table[1] is Put:
+    for (table, kind), run in itertools.groupby(writes, key=lambda w: (w.table, type(w))):
+        handle = getattr(maps, table)
+        if kind is Put:
             puts = cast(list[Put], list(run))
             handle.put_many([p.key for p in puts], [p.value for p in puts])
-            continue
-        for write in run:
-            if isinstance(write, PutRun):
-                handle.put_many([U32(write.first + i) for i in range(len(write.values))],
-                                [U32(v) for v in write.values])
-            elif isinstance(write, Delete):
-                handle.delete(write.key)
-            else:
-                handle.zero(write.key)
+        elif kind is PutRun:
+            runs = cast(list[PutRun], list(run))
+            handle.put_many([U32(r.first + i) for r in runs for i in range(len(r.values))],
+                            [U32(v) for r in runs for v in r.values])
+        else:
+            for write in run:
+                if isinstance(write, Delete):
+                    handle.delete(write.key)
+                else:
+                    handle.zero(cast(Zero, write).indices)
 
 
 class MapDataplane:
@@ -221,9 +222,8 @@ class MapDataplane:
         for service_key, slots in self._slots.items():
             if key is not None and service_key != key:
                 continue
-            self.maps.svc_stats.zero(U32(slots.svc_id))
-            for real_id in slots.real_ids:
-                self.maps.real_stats.zero(U32(real_id))
+            self.maps.svc_stats.zero([slots.svc_id])
+            self.maps.real_stats.zero(slots.real_ids)
 
     def connection_table_size(self) -> int:
         return int(self.maps.flows.max_entries)

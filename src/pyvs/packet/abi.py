@@ -22,7 +22,7 @@ _u8, _u16, _u32, _u64 = ctypes.c_uint8, ctypes.c_uint16, ctypes.c_uint32, ctypes
 
 def be32(address: ipaddress.IPv4Address) -> int:
     """An IPv4 address as the integer whose memory holds it in network order."""
-    return int.from_bytes(address.packed, sys.byteorder)
+    return socket.htonl(int(address))
 
 
 def from_be32(value: int) -> ipaddress.IPv4Address:

@@ -65,7 +65,7 @@ class PerCpuHandle(Protocol[KC, V]):
     max_entries: int
 
     def get_all(self, key: KC) -> list[V]: ...
-    def zero(self, key: KC) -> None: ...
+    def zero(self, indices: Sequence[int]) -> None: ...
     def sum_all(self) -> list[tuple[int, ...]]: ...
     def put_cpu0(self, key: KC, value: V) -> None: ...
     def close(self) -> None: ...
@@ -295,8 +295,9 @@ class DictPerCpuMap(Generic[K, V]):
         value = self.inner.get(key)
         return [] if value is None else [value]
 
-    def zero(self, key: K) -> None:
-        self.inner.delete(key)
+    def zero(self, indices: Sequence[int]) -> None:
+        for index in indices:
+            self.inner.delete(self.inner.key_type(index))
 
     def sum_all(self) -> list[tuple[int, ...]]:
         words = ctypes.sizeof(self.inner.value_type) // 8
