@@ -84,9 +84,10 @@ class Director:
         self.config = new
 
     def add_service(self, vip: str = "10.2.2.3", port: int = 80, *, scheduler: Scheduler = Scheduler.RR,
-                    reals: tuple[tuple[str, int], ...] = (("10.3.3.3", 1),), udp: bool = False) -> ServiceKey:
+                    reals: tuple[tuple[str, int], ...] = (("10.3.3.3", 1),), udp: bool = False,
+                    sched_flags: int = 0) -> ServiceKey:
         key = ServiceKey(Protocol.UDP if udp else Protocol.TCP, ipaddress.IPv4Address(vip), port)
-        new = cfg.add_service(self.dataplane.read(), VirtualService(key, scheduler))
+        new = cfg.add_service(self.dataplane.read(), VirtualService(key, scheduler, sched_flags=sched_flags))
         for address, weight in reals:
             new = cfg.add_real(new, key, RealServer(ipaddress.IPv4Address(address), port, weight,
                                                     FwdMethod.TUNNEL))

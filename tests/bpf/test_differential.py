@@ -39,7 +39,7 @@ from pyvs.dataplane.libbpf import XdpMd
 from pyvs.dataplane.maps import BpfMap, PerCpuMap, pinned_director_maps
 from pyvs.dataplane.state import MapDataplane
 from pyvs.model import FwdMethod, Protocol, RealServer, Scheduler, ServiceKey, VirtualService
-from pyvs.model.enums import Action, FlowState
+from pyvs.model.enums import Action, FlowState, SvcFlag
 from pyvs.packet import abi
 from pyvs.packet.fib import Route, StaticFib
 from pyvs.packet.pipeline import process_decap, process_director
@@ -89,7 +89,8 @@ def configs(draw: st.DrawFn) -> Config:
         reals = tuple(RealServer(ipaddress.IPv4Address(a), port, draw(st.sampled_from([0, 1, 1, 2, 3, 5])),
                                  FwdMethod.TUNNEL) for a in addrs)
         persistence = draw(st.sampled_from([None, None, 60, 300]))
-        config[key] = VirtualService(key, draw(st.sampled_from(list(Scheduler))), persistence, reals)
+        flags = draw(st.sampled_from([0, 0, SvcFlag.SCHED1, SvcFlag.SCHED2, SvcFlag.SCHED1 | SvcFlag.SCHED2]))
+        config[key] = VirtualService(key, draw(st.sampled_from(list(Scheduler))), persistence, reals, flags)
     return config
 
 
@@ -253,6 +254,18 @@ def twins() -> Iterator[Twins]:
             obj.close()
 
 
+def _service_of(frame: bytes, config: Config) -> VirtualService | None:
+    """The service an untagged IPv4 TCP or UDP frame is addressed to, if any."""
+    if frame[12:14] != b"\x08\x00" or len(frame) < 38 or frame[23] not in (6, 17):
+        return None
+    l4 = 14 + (frame[14] & 0x0F) * 4
+    if len(frame) < l4 + 4:
+        return None
+    key = ServiceKey(Protocol(frame[23]), ipaddress.IPv4Address(frame[30:34]),
+                     int.from_bytes(frame[l4 + 2:l4 + 4], "big"))
+    return config.get(key)
+
+
 def timestamped(before: dict[bytes, bytes], after: dict[bytes, bytes]) -> dict[bytes, tuple[bytes, bool]]:
     """Entries without their leading timestamp, each marked with whether the timestamp moved."""
     return {k: (v[8:], before.get(k, b"")[:8] != v[:8]) for k, v in after.items()}
@@ -280,6 +293,9 @@ def test_xdp_and_reference_pipeline_agree(twins: Twins) -> None:
                                        ingress_ifindex=twins.ifindex)
             assert (verdict.action, verdict.frame.hex()) == (action, out.hex()), frame.hex()
             seen["frames compared"] += 1
+            service = _service_of(frame, config)
+            if service is not None and action in (Action.TX, Action.REDIRECT):
+                seen[f"forwarded by {service.scheduler.label}"] += 1
             changed = "changed" if out != frame else "unchanged"
             seen[f"{action.name} {verdict.reason.name if verdict.reason else changed}"] += 1
             after_k, after_r = twins.snapshot(twins.kernel), twins.snapshot(twins.reference)
@@ -295,6 +311,7 @@ def test_xdp_and_reference_pipeline_agree(twins: Twins) -> None:
     expected = {"TX changed", "REDIRECT changed", "PASS unchanged", "PASS changed", "DROP BAD_IP_HEADER",
                 "DROP BAD_IP_CHECKSUM", "DROP FRAGMENT", "DROP BAD_L4_HEADER", "DROP TTL_EXCEEDED",
                 "DROP NO_REAL_SERVER", "DROP NO_ROUTE"}
+    expected |= {f"forwarded by {scheduler.label}" for scheduler in Scheduler}
     if EXAMPLES >= 5000:
         expected |= {"TX FRAG_NEEDED", "DROP BAD_IP_CHECKSUM"}
     assert expected <= set(seen), (expected - set(seen), seen)

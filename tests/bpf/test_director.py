@@ -3,21 +3,24 @@
 from __future__ import annotations
 
 import dataclasses
+import ipaddress
 import subprocess
 
 import pytest
 from scapy.layers.inet import ICMP, IP, TCP
 from scapy.layers.l2 import Ether
 
-from pyvs.model.enums import Action, DropReason, FlowState, Scheduler
+from pyvs.model.enums import Action, DropReason, FlowState, Scheduler, SvcFlag
 from pyvs.model.errors import DataplaneError
 from tests.bpf.conftest import OTHER_MAC, OTHER_ROUTER_MAC, Director
 from tests.vectors.frames import (
+    CLIENT,
     DIRECTOR,
     DIRECTOR_MAC,
     REAL1,
     REAL2,
     ROUTER_MAC,
+    VIP,
     client_frame,
     client_ip,
     encapsulated,
@@ -357,3 +360,50 @@ def test_a_real_server_without_a_route_is_dropped_until_one_is_resolved(director
     assert action == Action.TX
     assert out == encapsulated(client_ip(sport=2, flags="S"), outer_src=DIRECTOR, real="10.7.7.7",
                                src_mac=DIRECTOR_MAC, dst_mac=ROUTER_MAC)
+
+
+# -- sh and dh: the kernel's 256-bucket tables ------------------------------------------
+
+def _sh_bucket(client: str, port: int = 0) -> int:
+    """ip_vs_sh_hashkey(), worked out here on its own."""
+    return ((int(ipaddress.IPv4Address(client)) + port) * 2654435761) % 256
+
+
+def _picks(director: Director, clients: list[str], sport: int = 40000) -> list[str]:
+    return [Ether(director.run(client_frame(src=c, sport=sport))[1])[IP].dst for c in clients]
+
+
+CLIENTS = [f"10.1.{n // 250}.{n % 250 + 1}" for n in range(300)]
+
+
+def test_sh_sends_each_client_to_the_real_server_of_its_bucket(director: Director) -> None:
+    # Kernel list order is newest first: REAL2 (weight 1), then REAL1 (weight 3), so the
+    # buckets go REAL2, REAL1, REAL1, REAL1, REAL2, ...
+    director.add_service(scheduler=Scheduler.SH, reals=((REAL1, 3), (REAL2, 1)))
+    expected = [REAL2 if _sh_bucket(c) % 4 == 0 else REAL1 for c in CLIENTS]
+    assert _picks(director, CLIENTS) == expected
+    assert _picks(director, CLIENTS, sport=41000) == expected  # the port does not count without sh-port
+
+
+def test_sh_port_hashes_the_source_port_too(director: Director) -> None:
+    director.add_service(scheduler=Scheduler.SH, reals=((REAL1, 1), (REAL2, 1)),
+                         sched_flags=SvcFlag.SCHED2)
+    picks = [Ether(director.run(client_frame(sport=p))[1])[IP].dst for p in range(40000, 40064)]
+    client = int(ipaddress.IPv4Address(CLIENT))
+    assert picks == [REAL2 if ((client + p) * 2654435761) % 2 == 0 else REAL1 for p in range(40000, 40064)]
+
+
+def test_sh_quiescent_real_server_fails_its_clients_unless_sh_fallback(director: Director) -> None:
+    key = director.add_service(scheduler=Scheduler.SH, reals=((REAL1, 1), (REAL2, 1)))
+    director.set_weight(key, REAL2, 0)  # buckets alternate REAL2, REAL1: REAL2's are now unavailable
+    outcomes = [director.run(client_frame(src=c, sport=9000 + i))[0] for i, c in enumerate(CLIENTS)]
+    dropped = [c for c, action in zip(CLIENTS, outcomes, strict=True) if action == Action.DROP]
+    assert dropped == [c for c in CLIENTS if _sh_bucket(c) % 2 == 0]
+    director.apply({key: dataclasses.replace(director.dataplane.read()[key], sched_flags=SvcFlag.SCHED1)})
+    assert set(_picks(director, CLIENTS, sport=9500)) == {REAL1}  # every client falls back to REAL1
+
+
+def test_dh_sends_every_client_of_a_vip_to_one_real_server(director: Director) -> None:
+    director.add_service(scheduler=Scheduler.DH, reals=((REAL1, 1), (REAL2, 5)))
+    bucket = (int(ipaddress.IPv4Address(VIP)) * 2654435761) % 256
+    assert set(_picks(director, CLIENTS)) == {REAL2 if bucket % 2 == 0 else REAL1}

@@ -14,19 +14,19 @@ from pyvs.cli.command import LEGALITY, Cmd, Need, Opt, check_legality
 from pyvs.cli.errors import CliError
 from pyvs.cli.parse import parse
 
-# ipvsadm's columns -n -c svc -s -p -r fwd -w -st -rt -ex tinf type, as in its source.
+# ipvsadm's columns -n -c svc -s -p -r fwd -w -st -rt -ex -b tinf type, as in its source.
 IPVSADM_ROWS = {
-    Cmd.ADD_SERVICE: "xx+  xxxxxxxx",
-    Cmd.EDIT_SERVICE: "xx+  xxxxxxxx",
-    Cmd.DELETE_SERVICE: "xx+xxxxxxxxxx",
-    Cmd.FLUSH: "xxxxxxxxxxxxx",
-    Cmd.LIST: " 11xxxxx    x",
-    Cmd.ADD_SERVER: "xx+xx+  xxxx ",
-    Cmd.DELETE_SERVER: "xx+xx+xxxxxxx",
-    Cmd.EDIT_SERVER: "xx+xx+  xxxx ",
-    Cmd.RESTORE: "xxxxxxxxxxxxx",
-    Cmd.SAVE: " xxxxxxxxxxxx",
-    Cmd.ZERO: "xx xxxxxxxxxx",
+    Cmd.ADD_SERVICE: "xx+  xxxxxx xx",
+    Cmd.EDIT_SERVICE: "xx+  xxxxxx xx",
+    Cmd.DELETE_SERVICE: "xx+xxxxxxxxxxx",
+    Cmd.FLUSH: "xxxxxxxxxxxxxx",
+    Cmd.LIST: " 11xxxxx   x x",
+    Cmd.ADD_SERVER: "xx+xx+  xxxxx ",
+    Cmd.DELETE_SERVER: "xx+xx+xxxxxxxx",
+    Cmd.EDIT_SERVER: "xx+xx+  xxxxx ",
+    Cmd.RESTORE: "xxxxxxxxxxxxxx",
+    Cmd.SAVE: " xxxxxxxxxxxxx",
+    Cmd.ZERO: "xx xxxxxxxxxxx",
 }
 
 COLUMNS = [
@@ -41,6 +41,7 @@ COLUMNS = [
     Opt.STATS,
     Opt.RATE,
     Opt.EXACT,
+    Opt.SCHED_FLAGS,
     Opt.TUN_INFO,
     Opt.TUN_TYPE,
 ]
@@ -63,6 +64,7 @@ def test_option_names_are_ipvsadm_names() -> None:
         "stats",
         "rate",
         "exact",
+        "sched-flags",
         "tun-info",
         "tun-type",
     ]

@@ -369,7 +369,6 @@ NO_DR = (
         ("-L -n --rate", "pyvsadm: --rate is not supported yet"),
         ("-A -f 1 -s rr", "pyvsadm: option --fwmark-service (-f) is not supported yet"),
         ("-A -t 10.2.2.3:80 -s rr -M 255.255.255.0", "pyvsadm: option --netmask (-M) is not supported yet"),
-        ("-A -t 10.2.2.3:80 -s rr -b flag-1", "pyvsadm: option --sched-flags (-b) is not supported yet"),
         ("-a -t 10.2.2.3:80 -r 10.3.3.3 -i -x 10", "pyvsadm: option --u-threshold (-x) is not supported yet"),
         ("-L --nosort", "pyvsadm: option --nosort is not supported yet"),
         ("--set 900 120 300", "pyvsadm: the --set command is not supported yet"),
@@ -446,3 +445,30 @@ def test_rule_words(line: str, words: list[str]) -> None:
 )
 def test_program_name(argv0: str, name: str) -> None:
     assert program_name(argv0) == name
+
+
+@pytest.mark.parametrize(
+    ("line", "flags", "error"),
+    [
+        ("-A -t 10.2.2.3:80 -s sh -b sh-fallback,sh-port", 0x18, None),
+        ("-A -t 10.2.2.3:80 -s sh -b sh-port,,sh-port", 0x10, None),
+        ("-A -t 10.2.2.3:80 -s rr -b flag-1,flag-3", 0x28, None),
+        ("-A -t 10.2.2.3:80 -b flag-2 -s sh", 0x10, None),  # read once -s is known, wherever it stands
+        ("-A -t 10.2.2.3:80 -s rr -b sh-port", 0, "incompatible scheduler flag `sh-port'"),
+        ("-A -t 10.2.2.3:80 -b sh-port", 0, "incompatible scheduler flag `sh-port'"),  # wlc, the default
+        ("-A -t 10.2.2.3:80 -s sh -b mh-port", 0, "incompatible scheduler flag `mh-port'"),
+        ("-A -t 10.2.2.3:80 -s sh -b sh-port,bogus", 0, "invalid scheduler flag `bogus'"),
+        ("-A -t 10.2.2.3:80 -s sh -b sh-port -b sh-port", 0, "multiple 'sched-flags' options specified"),
+        ("-a -t 10.2.2.3:80 -r 10.3.3.3 -i -b flag-1", 0,
+         "Illegal 'sched-flags' option with the 'add-server' command"),
+        # ipvsadm reads -b before its legality table: the flag's error comes first
+        ("-D -t 10.2.2.3:80 -b bogus", 0, "invalid scheduler flag `bogus'"),
+    ],
+)
+def test_sched_flags(line: str, flags: int, error: str | None) -> None:
+    if error is None:
+        assert parse(line.split()).sched_flags == flags
+        return
+    with pytest.raises(CliError) as raised:
+        parse(line.split())
+    assert (str(raised.value), raised.value.status) == (error, 2)

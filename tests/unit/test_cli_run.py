@@ -229,24 +229,24 @@ SEEDED_ERRORS = [
     (
         "-A -t 10.2.2.4:80 -s wlc",
         2,
-        "pyvsadm: scheduler 'wlc' is not supported yet (supported: rr, wrr)\n",
+        "pyvsadm: scheduler 'wlc' is not supported yet (supported: rr, wrr, sh, dh)\n",
     ),
     (
         "-A -t 10.2.2.4:80 -s mh",
         2,
-        "pyvsadm: scheduler 'mh' is not supported yet (supported: rr, wrr)\n",
+        "pyvsadm: scheduler 'mh' is not supported yet (supported: rr, wrr, sh, dh)\n",
     ),
     (
         "-A -t 10.2.2.4:80",
         2,
         "pyvsadm: scheduler 'wlc' (ipvsadm's default when -s is not given) is not supported yet"
-        " (supported: rr, wrr)\n",
+        " (supported: rr, wrr, sh, dh)\n",
     ),
     (
         "-E -t 10.2.2.3:80 -p",
         2,
         "pyvsadm: scheduler 'wlc' (ipvsadm's default when -s is not given) is not supported yet"
-        " (supported: rr, wrr)\n",
+        " (supported: rr, wrr, sh, dh)\n",
     ),
     (
         "-a -t 10.2.2.3:80 -r 10.3.3.4",
@@ -482,7 +482,8 @@ def test_restore_lines_see_the_lines_before(seeded: MemoryDataplane) -> None:
             "pyvsadm: forwarding method -g (gatewaying) is not supported yet:"
             " pyvs forwards in tunnel mode only (-i)",
         ),
-        ("-A -t 10.2.2.3:81 -s lc", 2, "pyvsadm: scheduler 'lc' is not supported yet (supported: rr, wrr)"),
+        ("-A -t 10.2.2.3:81 -s lc", 2,
+         "pyvsadm: scheduler 'lc' is not supported yet (supported: rr, wrr, sh, dh)"),
         (
             "-L -n",
             2,
@@ -600,3 +601,32 @@ def test_main_takes_the_program_name_from_argv0(
     monkeypatch.setattr("sys.argv", ["/usr/sbin/lvsadm", "-n"])
     assert ipvsadm.main() == 255
     assert capsys.readouterr().err == "Try `lvsadm -h' or 'lvsadm --help' for more information.\n"
+
+
+# -- scheduler flags (-b) ---------------------------------------------------------------
+
+def test_sched_flags_are_listed_and_saved_as_ipvsadm_prints_them(dp: MemoryDataplane) -> None:
+    ok(dp, "-A -t 10.2.2.3:80 -s sh -b sh-port,sh-fallback -p 60")
+    ok(dp, "-A -t 10.2.2.4:80 -s rr -b flag-3,flag-1")
+    ok(dp, "-A -t 10.2.2.5:80 -s dh")
+    listing = ok(dp, "-L -n").splitlines()[3:]
+    assert listing == [
+        "TCP  10.2.2.3:80 sh (sh-fallback,sh-port) persistent 60",
+        "TCP  10.2.2.4:80 rr (flag-1,flag-3)",
+        "TCP  10.2.2.5:80 dh",
+    ]
+    saved = ok(dp, "-S -n")
+    assert saved.splitlines() == [
+        "-A -t 10.2.2.3:80 -s sh -p 60 -b sh-fallback,sh-port",
+        "-A -t 10.2.2.4:80 -s rr -b flag-1,flag-3",
+        "-A -t 10.2.2.5:80 -s dh",
+    ]
+    ok(dp, "-C")
+    ok(dp, "-R", stdin=saved)
+    assert ok(dp, "-S -n") == saved
+
+
+def test_editing_a_service_without_b_clears_its_flags(dp: MemoryDataplane) -> None:
+    ok(dp, "-A -t 10.2.2.3:80 -s sh -b sh-port")
+    ok(dp, "-E -t 10.2.2.3:80 -s sh")  # the kernel takes the flags the command gives: none
+    assert ok(dp, "-S -n") == "-A -t 10.2.2.3:80 -s sh\n"

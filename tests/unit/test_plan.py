@@ -45,7 +45,8 @@ def configs(draw: st.DrawFn) -> Config:
         weights = [draw(st.sampled_from([0, 1, 2, 5])) for _ in addrs]
         reals = tuple(RealServer(a, port, w, FwdMethod.TUNNEL) for a, w in zip(addrs, weights, strict=True))
         config[key] = VirtualService(key, draw(st.sampled_from(list(Scheduler))),
-                                     draw(st.sampled_from([None, 300])), reals)
+                                     draw(st.sampled_from([None, 300])), reals,
+                                     draw(st.sampled_from([0, 0x08, 0x10, 0x28])))
     return config
 
 
@@ -58,7 +59,8 @@ def maps_holding(config: Config) -> DirectorMaps:
 def unordered(config: Config) -> dict[ServiceKey, object]:
     """A configuration with each service's real servers as a set: the maps keep them in the
     order they were added (IPVS's list order), whatever order a configuration lists them in."""
-    return {k: (v.scheduler, v.persistence_timeout, frozenset(v.reals)) for k, v in config.items()}
+    return {k: (v.scheduler, v.persistence_timeout, frozenset(v.reals), v.sched_flags)
+            for k, v in config.items()}
 
 
 def assert_maps_hold(maps: DirectorMaps, config: Config) -> None:

@@ -23,8 +23,8 @@ ROUTER_MAC = "02:00:00:00:02:fe"
 
 def client_ip(*, sport: int = 40000, dport: int = 80, flags: str = "S", ttl: int = 64,
               tos: int = 0, ip_flags: str = "DF", ip_id: int = 1, payload: bytes = b"",
-              options: list | None = None, udp: bool = False, dst: str = VIP) -> Packet:
-    ip = IP(src=CLIENT, dst=dst, ttl=ttl, tos=tos, flags=ip_flags, id=ip_id, options=options or [])
+              options: list | None = None, udp: bool = False, dst: str = VIP, src: str = CLIENT) -> Packet:
+    ip = IP(src=src, dst=dst, ttl=ttl, tos=tos, flags=ip_flags, id=ip_id, options=options or [])
     l4 = UDP(sport=sport, dport=dport) if udp else TCP(sport=sport, dport=dport, flags=flags, seq=1000)
     return ip / l4 / Raw(payload) if payload else ip / l4
 

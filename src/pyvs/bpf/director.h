@@ -94,7 +94,7 @@ static __always_inline struct lb_real *select_flow(struct lb_flow_key *key,
 	if (tpl) {
 		real_id = tpl->real_id;
 	} else {
-		picked = schedule_real(svc);
+		picked = schedule(svc, key);
 		if (picked < 0)
 			return NULL;
 		real_id = (__u32)picked;

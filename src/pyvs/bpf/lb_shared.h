@@ -20,6 +20,8 @@ enum lb_limits {
 enum lb_sched_kind {
 	LB_SCHED_RR = 0,
 	LB_SCHED_WRR = 1,
+	LB_SCHED_SH = 2,
+	LB_SCHED_DH = 3,
 };
 
 /* Forwarding method, numbered as IPVS's IP_VS_CONN_F_* (model.enums.FwdMethod). */
@@ -30,10 +32,19 @@ enum lb_fwd_method {
 	LB_FWD_DROUTE = 3,
 };
 
-/* Flags of a service. */
+/* Flags of a service, valued as IPVS's IP_VS_SVC_F_*. */
 enum lb_svc_flag {
-	LB_SVC_F_PERSISTENT = 1,
+	LB_SVC_F_PERSISTENT = 0x01,
+	LB_SVC_F_SCHED1 = 0x08,		/* sh: fall back to another bucket (sh-fallback) */
+	LB_SVC_F_SCHED2 = 0x10,		/* sh: hash the client's port too (sh-port) */
+	LB_SVC_F_SCHED3 = 0x20,
 };
+
+/*
+ * The sh and dh schedulers' hash, as the kernel's (ip_vs_sh.c, ip_vs_dh.c):
+ * (offset + (port + address) * LB_HASH_MULTIPLIER) mod LB_SCHED_SLOTS, host order.
+ */
+#define LB_HASH_MULTIPLIER 2654435761u
 
 /* Connection state, as IPVS tracks input-only (tunnel) connections. */
 enum lb_flow_state {
@@ -102,6 +113,7 @@ struct lb_svc {
 	 * that the next change resumes the sequence as IPVS would. */
 	__u32 sched_start;	/* lb_sched_pos written at the last change */
 	__u32 sched_state;	/* rr: real id of the cursor (~0: list head); wrr: current weight */
+	/* sh, dh: lb_sched's bank holds the kernel's 256-bucket table of real ids */
 };
 _Static_assert(sizeof(struct lb_svc) == 24, "lb_svc ABI");
 

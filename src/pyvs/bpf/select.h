@@ -2,9 +2,9 @@
 /*
  * This file contains the choice of a real server: the service lookup, the
  * connection table (flows stick to their real server while alive, as in
- * IPVS), the TCP state kept for input-only connections, and the rr/wrr
- * schedule walk. The schedules themselves are computed in Python
- * (pyvs/sched/) and written into lb_sched.
+ * IPVS), the TCP state kept for input-only connections, the rr/wrr
+ * schedule walk and the sh/dh table lookup. The schedules and tables
+ * themselves are computed in Python (pyvs/sched/) and written into lb_sched.
  */
 #ifndef LB_SELECT_H
 #define LB_SELECT_H
@@ -12,6 +12,7 @@
 #include <linux/bpf.h>
 #include <linux/in.h>
 #include <linux/tcp.h>
+#include <bpf/bpf_endian.h>
 #include <bpf/bpf_helpers.h>
 #include "lb_maps.h"
 
@@ -148,6 +149,53 @@ static __always_inline __s64 schedule_real(const struct lb_svc *svc)
 	if (!real_id)
 		return -1;
 	return *real_id;
+}
+
+/* The sh and dh hash (ip_vs_sh_hashkey()): @addr and @port in host order. */
+static __always_inline __u32 table_hash(__u32 addr, __u32 port, __u32 offset)
+{
+	return (offset + (port + addr) * LB_HASH_MULTIPLIER) & (LB_SCHED_SLOTS - 1);
+}
+
+/**
+ * table_pick() - the real server of @svc's sh or dh table for this flow, as
+ * ip_vs_sh_schedule() and ip_vs_dh_schedule() choose it: the bucket of the
+ * client's address (sh; and port with sh-port) or of the destination address
+ * (dh). With sh-fallback the control plane has written each bucket's
+ * fallback outcome into the table (pyvs/sched/table.py), so one bucket is
+ * all there is to read.
+ * Returns: the real server id when it is available (weight > 0), else -1.
+ */
+static __always_inline __s64 table_pick(const struct lb_svc *svc, const struct lb_flow_key *key)
+{
+	__u32 addr, port = 0, slot, *real_id;
+	struct lb_real *real;
+
+	if (svc->sched_len != LB_SCHED_SLOTS)
+		return -1;
+	if (svc->sched == LB_SCHED_DH) {
+		addr = bpf_ntohl(key->daddr);
+	} else {
+		addr = bpf_ntohl(key->saddr);
+		if (svc->flags & LB_SVC_F_SCHED2)
+			port = bpf_ntohs(key->sport);
+	}
+	slot = (svc->id * 2 + (svc->bank & 1)) * LB_SCHED_SLOTS + table_hash(addr, port, 0);
+	real_id = bpf_map_lookup_elem(&lb_sched, &slot);
+	if (!real_id)
+		return -1;
+	real = bpf_map_lookup_elem(&lb_reals, real_id);
+	if (!real || real->weight == 0)
+		return -1;
+	return *real_id;
+}
+
+/* schedule() - a real server for a new connection of @svc, by its scheduler; -1: none. */
+static __always_inline __s64 schedule(const struct lb_svc *svc, const struct lb_flow_key *key)
+{
+	if (svc->sched == LB_SCHED_SH || svc->sched == LB_SCHED_DH)
+		return table_pick(svc, key);
+	return schedule_real(svc);
 }
 
 #endif /* LB_SELECT_H */

@@ -22,6 +22,8 @@ from pyvs.cli.errors import CliError
 from pyvs.model.enums import FwdMethod
 from pyvs.model.service import ServiceKey
 
+DEFAULT_SCHEDULER: Final = "wlc"  # ipvsadm's DEF_SCHED, used when -s is absent
+
 
 class Cmd(enum.Enum):
     """A pyvsadm command; the value is ipvsadm's name for it in messages."""
@@ -80,6 +82,7 @@ class Opt(enum.Enum):
     STATS = "stats"
     RATE = "rate"
     EXACT = "exact"
+    SCHED_FLAGS = "sched-flags"
     TUN_INFO = "tun-info"
     TUN_TYPE = "tun-type"
 
@@ -97,18 +100,18 @@ _COLUMNS: Final = tuple(Opt)
 
 # fmt: off
 _ROWS: Final[Mapping[Cmd, str]] = {
-    #                     -n -c svc -s -p -r fwd -w -st -rt -ex tinf type
-    Cmd.ADD_SERVICE:     "x" "x" "+" " " " " "x" "x" "x" "x" "x" "x" "x" "x",
-    Cmd.EDIT_SERVICE:    "x" "x" "+" " " " " "x" "x" "x" "x" "x" "x" "x" "x",
-    Cmd.DELETE_SERVICE:  "x" "x" "+" "x" "x" "x" "x" "x" "x" "x" "x" "x" "x",
-    Cmd.FLUSH:           "x" "x" "x" "x" "x" "x" "x" "x" "x" "x" "x" "x" "x",
-    Cmd.LIST:            " " "1" "1" "x" "x" "x" "x" "x" " " " " " " " " "x",
-    Cmd.ADD_SERVER:      "x" "x" "+" "x" "x" "+" " " " " "x" "x" "x" "x" " ",
-    Cmd.DELETE_SERVER:   "x" "x" "+" "x" "x" "+" "x" "x" "x" "x" "x" "x" "x",
-    Cmd.EDIT_SERVER:     "x" "x" "+" "x" "x" "+" " " " " "x" "x" "x" "x" " ",
-    Cmd.RESTORE:         "x" "x" "x" "x" "x" "x" "x" "x" "x" "x" "x" "x" "x",
-    Cmd.SAVE:            " " "x" "x" "x" "x" "x" "x" "x" "x" "x" "x" "x" "x",
-    Cmd.ZERO:            "x" "x" " " "x" "x" "x" "x" "x" "x" "x" "x" "x" "x",
+    #                     -n -c svc -s -p -r fwd -w -st -rt -ex -b tinf type
+    Cmd.ADD_SERVICE:     "x" "x" "+" " " " " "x" "x" "x" "x" "x" "x" " " "x" "x",
+    Cmd.EDIT_SERVICE:    "x" "x" "+" " " " " "x" "x" "x" "x" "x" "x" " " "x" "x",
+    Cmd.DELETE_SERVICE:  "x" "x" "+" "x" "x" "x" "x" "x" "x" "x" "x" "x" "x" "x",
+    Cmd.FLUSH:           "x" "x" "x" "x" "x" "x" "x" "x" "x" "x" "x" "x" "x" "x",
+    Cmd.LIST:            " " "1" "1" "x" "x" "x" "x" "x" " " " " " " "x" " " "x",
+    Cmd.ADD_SERVER:      "x" "x" "+" "x" "x" "+" " " " " "x" "x" "x" "x" "x" " ",
+    Cmd.DELETE_SERVER:   "x" "x" "+" "x" "x" "+" "x" "x" "x" "x" "x" "x" "x" "x",
+    Cmd.EDIT_SERVER:     "x" "x" "+" "x" "x" "+" " " " " "x" "x" "x" "x" "x" " ",
+    Cmd.RESTORE:         "x" "x" "x" "x" "x" "x" "x" "x" "x" "x" "x" "x" "x" "x",
+    Cmd.SAVE:            " " "x" "x" "x" "x" "x" "x" "x" "x" "x" "x" "x" "x" "x",
+    Cmd.ZERO:            "x" "x" " " "x" "x" "x" "x" "x" "x" "x" "x" "x" "x" "x",
 }
 # fmt: on
 
@@ -161,6 +164,7 @@ class Command:
     service: ServiceKey | None = None
     scheduler: str | None = None
     persistence: int | None = None
+    sched_flags: int = 0
     real_address: ipaddress.IPv4Address | None = None
     real_port: int = 0
     fwd: FwdMethod = FwdMethod.DROUTE

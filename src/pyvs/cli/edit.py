@@ -14,7 +14,7 @@ import ipaddress
 from collections.abc import Callable, Mapping
 from typing import Final
 
-from pyvs.cli.command import Cmd, Command
+from pyvs.cli.command import DEFAULT_SCHEDULER, Cmd, Command
 from pyvs.cli.errors import (
     INVALID_OPERATION,
     SCHEDULER_NOT_FOUND,
@@ -28,16 +28,11 @@ from pyvs.model.enums import FwdMethod, Scheduler
 from pyvs.model.errors import NoSuchService, ServiceExists
 from pyvs.model.service import RealServer, ServiceKey, VirtualService
 
-DEFAULT_SCHEDULER: Final = "wlc"  # ipvsadm's DEF_SCHED, used when -s is absent
-
-SUPPORTED_SCHEDULERS: Final[Mapping[str, Scheduler]] = {
-    "rr": Scheduler.RR,
-    "wrr": Scheduler.WRR,
-}
+SUPPORTED_SCHEDULERS: Final[Mapping[str, Scheduler]] = {scheduler.label: scheduler for scheduler in Scheduler}
 
 # The kernel's other IPVS schedulers: known names, not implemented by pyvs yet.
 KNOWN_SCHEDULERS: Final = frozenset(
-    {"wlc", "lc", "dh", "sh", "sed", "nq", "lblc", "lblcr", "mh", "fo", "ovf", "twos"}
+    {"wlc", "lc", "sed", "nq", "lblc", "lblcr", "mh", "fo", "ovf", "twos"}
 )
 
 
@@ -107,6 +102,7 @@ def _service(command: Command, key: ServiceKey) -> VirtualService:
         key=key,
         scheduler=scheduler(command.scheduler),
         persistence_timeout=command.persistence,
+        sched_flags=command.sched_flags,
     )
 
 

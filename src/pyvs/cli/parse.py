@@ -23,9 +23,10 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Final
 
 from pyvs.cli.address import HostPort, Resolver, SystemResolver, parse_host_port, string_to_number
-from pyvs.cli.command import Cmd, Command, Opt, check_legality
+from pyvs.cli.command import DEFAULT_SCHEDULER, Cmd, Command, Opt, check_legality
 from pyvs.cli.errors import EXIT_REFUSED, CliError, NotSupported
 from pyvs.cli.popt import Arity, Occurrence, OptionSpec, OptionTable, PoptError, Scanner
+from pyvs.cli.sched_flags import parse_sched_flags
 from pyvs.model.enums import FwdMethod, Protocol
 from pyvs.model.service import DEFAULT_PERSISTENCE_TIMEOUT, ServiceKey
 
@@ -100,7 +101,8 @@ WORDS: Final[tuple[Word, ...]] = (
     _unsupported("stop-daemon", None, _REQ, command=True),
     _opt("tcp-service", "t", _REQ, Opt.SERVICE, "service-address", "service-address is host[:port]"),
     _opt("udp-service", "u", _REQ, Opt.SERVICE, "service-address", "service-address is host[:port]"),
-    _opt("scheduler", "s", _REQ, Opt.SCHEDULER, "scheduler", "rr or wrr; give one, pyvs has no default"),
+    _opt("scheduler", "s", _REQ, Opt.SCHEDULER, "scheduler",
+         "one of rr|wrr|sh|dh (the default, wlc, is not supported yet)"),
     _opt("persistent", "p", _OPT_ARG, Opt.PERSISTENT, "[timeout]", "persistent service (timeout 300)"),
     _opt("real-server", "r", _REQ, Opt.SERVER, "server-address", "server-address is host (and port)"),
     _opt("ipip", "i", _NONE, Opt.FORWARD, "", "ipip encapsulation (tunneling), required"),
@@ -121,7 +123,7 @@ WORDS: Final[tuple[Word, ...]] = (
     _unsupported("l-threshold", "y", _REQ),
     _unsupported("ops", "o", _NONE),
     _unsupported("pe", None, _REQ),
-    _unsupported("sched-flags", "b", _REQ),
+    _opt("sched-flags", "b", _REQ, Opt.SCHED_FLAGS, "flags", "scheduler flags (comma-separated)"),
     _unsupported("mcast-interface", None, _REQ),
     _unsupported("mcast-group", None, _REQ),
     _unsupported("mcast-port", None, _REQ),
@@ -181,6 +183,8 @@ class _Draft:
     fwd_word: str | None = None
     weight: int = 1
     tun_type: str | None = None
+    sched_flags_text: str = ""
+    sched_flags: int = 0
 
     def set_option(self, opt: Opt) -> None:
         """ipvsadm's set_option(): each option at most once."""
@@ -208,6 +212,8 @@ def parse(
         _take(draft, occurrence)
     if scanner.leftovers:
         raise CliError(f"unexpected argument {scanner.leftovers[0]}")
+    if draft.sched_flags_text:  # ipvsadm reads -b once all options are in: it needs -s
+        draft.sched_flags = parse_sched_flags(draft.scheduler or DEFAULT_SCHEDULER, draft.sched_flags_text)
     check_legality(kind, draft.options)
     return _finish(draft)
 
@@ -264,6 +270,11 @@ def _service(protocol: Protocol) -> Callable[[_Draft, str | None], None]:
 def _scheduler(draft: _Draft, value: str | None) -> None:
     draft.set_option(Opt.SCHEDULER)
     draft.scheduler = _value(value)
+
+
+def _sched_flags(draft: _Draft, value: str | None) -> None:
+    draft.set_option(Opt.SCHED_FLAGS)
+    draft.sched_flags_text = _value(value)
 
 
 def _persistent(draft: _Draft, value: str | None) -> None:
@@ -326,6 +337,7 @@ _HANDLERS: Final[Mapping[str, Callable[[_Draft, str | None], None]]] = {
     "udp-service": _service(Protocol.UDP),
     "scheduler": _scheduler,
     "persistent": _persistent,
+    "sched-flags": _sched_flags,
     "real-server": _server,
     "ipip": _forward(FwdMethod.TUNNEL, "-i"),
     "gatewaying": _forward(FwdMethod.DROUTE, "-g"),
@@ -360,6 +372,7 @@ def _finish(draft: _Draft) -> Command:
         service=service,
         scheduler=draft.scheduler,
         persistence=draft.persistence,
+        sched_flags=draft.sched_flags,
         real_address=draft.real_address,
         real_port=draft.real_port,
         fwd=draft.fwd,

@@ -25,7 +25,8 @@ from dataclasses import dataclass
 from typing import Final
 
 from pyvs.cli.address import NUMERIC, Namer
-from pyvs.model.enums import FlowState, FwdMethod, Protocol
+from pyvs.cli.sched_flags import sched_flags_words
+from pyvs.model.enums import SCHED_FLAGS_MASK, FlowState, FwdMethod, Protocol
 from pyvs.model.service import VirtualService
 from pyvs.model.status import Connection, Counters, RealStatus, ServiceStatus
 
@@ -176,6 +177,8 @@ def rules(status: ServiceStatus, namer: Namer) -> list[str]:
     key = service.key
     svc = f"{_PROTOCOL_SWITCH[key.protocol]} {addrport(key.address, key.port, key.protocol, namer)}"
     persistent = "" if service.persistence_timeout is None else f" -p {service.persistence_timeout}"
+    if service.sched_flags & SCHED_FLAGS_MASK:
+        persistent += f" -b {sched_flags_words(service.scheduler.label, service.sched_flags)}"
     lines = [f"-A {svc} -s {service.scheduler.label}{persistent}"]
     for real_status in sort_reals(status.reals):
         real = real_status.real
@@ -238,9 +241,13 @@ def sort_connections(connections: Iterable[Connection]) -> list[Connection]:
 
 
 def _flags(service: VirtualService) -> str:
-    if service.persistence_timeout is None:
-        return ""
-    return f" persistent {service.persistence_timeout}"
+    """What -L prints after the scheduler: " (flags)", " persistent N"."""
+    text = ""
+    if service.sched_flags & SCHED_FLAGS_MASK:
+        text += f" ({sched_flags_words(service.scheduler.label, service.sched_flags)})"
+    if service.persistence_timeout is not None:
+        text += f" persistent {service.persistence_timeout}"
+    return text
 
 
 def _text(lines: list[str]) -> str:

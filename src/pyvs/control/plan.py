@@ -44,11 +44,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from pyvs.control.config import Config
-from pyvs.model.enums import Scheduler, SvcFlag
+from pyvs.model.enums import SCHED_FLAGS_MASK, Scheduler, SvcFlag
 from pyvs.model.errors import ConfigError, DataplaneError
 from pyvs.model.service import ServiceKey, VirtualService
 from pyvs.packet import abi
-from pyvs.sched import SCHED_SLOTS, SchedState, resume, schedule_sequence, state_at
+from pyvs.sched import SCHED_SLOTS, SEQUENCES, SchedState, resume, slots, state_at
 
 FREE_SVC_ID = 0xFFFFFFFF  # lb_real.svc_id of a free real server id
 U32 = ctypes.c_uint32
@@ -133,7 +133,8 @@ def config_of(state: MapState) -> Config:
     for key, value in state.services.items():
         timeout = value.timeout if value.flags & SvcFlag.PERSISTENT else None
         reals = tuple(state.reals[i].to_model() for i in by_svc.get(value.id, []))
-        config[key] = VirtualService(key, Scheduler(value.sched), timeout, reals)
+        flags = value.flags & SCHED_FLAGS_MASK
+        config[key] = VirtualService(key, Scheduler(value.sched), timeout, reals, flags)
     return config
 
 
@@ -237,7 +238,8 @@ class _Planner:
         # scheduler starts afresh, as IPVS initialises it.
         old_list = [(i, self.reals[i].weight) for i in reversed(old_ids)]
         sched_state = SchedState()
-        if service.key in self.state.services and current.sched == service.scheduler:
+        sequence_kept = service.key in self.state.services and current.sched == service.scheduler
+        if sequence_kept and service.scheduler in SEQUENCES:
             held = SchedState.decode(service.scheduler, current.sched_state)
             sched_state = state_at(service.scheduler, old_list, self.state.sched_pos.get(svc_id, 0),
                                    current.sched_start, held)
@@ -263,18 +265,22 @@ class _Planner:
         list_order = list(reversed(ordered))
         new_list = [(i, self.reals[i].weight) for i in list_order]
         try:
-            sequence = [list_order[i] for i in schedule_sequence(service.scheduler, [w for _, w in new_list])]
+            weights = [w for _, w in new_list]
+            sequence = [list_order[i] for i in slots(service.scheduler, weights, service.sched_flags)]
         except ValueError as exc:
             raise ConfigError(str(exc)) from None
         bank = current.bank ^ 1
         self.phases[_Phase.SCHEDULES].append(PutRun("sched", (svc_id * 2 + bank) * SCHED_SLOTS,
                                                     tuple(sequence)))
-        start, sched_state = resume(service.scheduler, sched_state, old_list, new_list)
+        start = 0
+        if service.scheduler in SEQUENCES:
+            start, sched_state = resume(service.scheduler, sched_state, old_list, new_list)
         self.phases[_Phase.POSITIONS].append(Put("sched_pos", U32(svc_id), U32(start)))
         value = abi.Svc(id=svc_id, sched=int(service.scheduler), bank=bank, sched_len=len(sequence),
                         sched_start=start, sched_state=sched_state.encode(service.scheduler))
+        value.flags = service.sched_flags & SCHED_FLAGS_MASK
         if service.persistence_timeout is not None:
-            value.flags = SvcFlag.PERSISTENT
+            value.flags |= SvcFlag.PERSISTENT
             value.timeout = service.persistence_timeout
         self.phases[_Phase.SERVICES].append(Put("services", abi.SvcKey.from_model(service.key), value))
         for real_id in old_ids:

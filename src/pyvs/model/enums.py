@@ -36,10 +36,12 @@ class FwdMethod(enum.IntEnum):
 
 
 class Scheduler(enum.IntEnum):
-    """Scheduling algorithm of a service (lb_sched_kind)."""
+    """Scheduling algorithm of a service (lb_sched_kind); every member is implemented."""
 
     RR = 0
     WRR = 1
+    SH = 2
+    DH = 3
 
     @property
     def label(self) -> str:
@@ -47,9 +49,15 @@ class Scheduler(enum.IntEnum):
 
 
 class SvcFlag(enum.IntEnum):
-    """Flags of a service (lb_svc_flag)."""
+    """Flags of a service, valued as IPVS's IP_VS_SVC_F_* (lb_svc_flag)."""
 
-    PERSISTENT = 1
+    PERSISTENT = 0x01
+    SCHED1 = 0x08  # sh-fallback, mh-fallback (flag-1)
+    SCHED2 = 0x10  # sh-port, mh-port (flag-2)
+    SCHED3 = 0x20  # flag-3
+
+
+SCHED_FLAGS_MASK = SvcFlag.SCHED1 | SvcFlag.SCHED2 | SvcFlag.SCHED3
 
 
 class FlowState(enum.IntEnum):

@@ -55,12 +55,17 @@ class RealServer:
 
 @dataclass(frozen=True, slots=True)
 class VirtualService:
-    """A virtual service with its scheduler, persistence and real servers."""
+    """A virtual service with its scheduler, persistence and real servers.
+
+    `sched_flags` are IPVS's IP_VS_SVC_F_SCHED1..3 bits (ipvsadm -b), whose
+    meaning depends on the scheduler (SvcFlag).
+    """
 
     key: ServiceKey
     scheduler: Scheduler = Scheduler.WRR
     persistence_timeout: int | None = None
     reals: tuple[RealServer, ...] = field(default=())
+    sched_flags: int = 0
 
     def real(self, address: ipaddress.IPv4Address, port: int) -> RealServer | None:
         for real in self.reals:

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import ctypes
 import ipaddress
+import socket
 import struct
 import sys
 
@@ -23,6 +24,7 @@ from pyvs.model.enums import (
     DecapCounter,
     DropReason,
     FlowState,
+    Scheduler,
     SvcFlag,
 )
 from pyvs.packet import abi
@@ -50,6 +52,7 @@ from pyvs.packet.headers import (
 from pyvs.packet.tables import DecapMaps, DirectorMaps
 from pyvs.packet.verdict import Verdict
 from pyvs.sched import SCHED_SLOTS
+from pyvs.sched.table import sh_hash
 
 U32 = ctypes.c_uint32
 U64 = (1 << 64) - 1
@@ -169,6 +172,33 @@ def schedule_real(maps: DirectorMaps, svc: abi.Svc) -> int:
     return -1 if real_id is None else int(real_id.value)
 
 
+def table_pick(maps: DirectorMaps, svc: abi.Svc, key: abi.FlowKey) -> int:
+    """The real server in the bucket of the service's sh or dh table for this flow,
+    if it is available (weight > 0); -1 otherwise."""
+    if svc.sched_len != SCHED_SLOTS:
+        return -1
+    port = 0
+    if svc.sched == Scheduler.DH:
+        address = socket.ntohl(key.daddr)
+    else:
+        address = socket.ntohl(key.saddr)
+        if svc.flags & SvcFlag.SCHED2:
+            port = socket.ntohs(key.sport)
+    slot = (svc.id * 2 + (svc.bank & 1)) * SCHED_SLOTS + sh_hash(address, port)
+    real_id = maps.sched.get(U32(slot))
+    if real_id is None:
+        return -1
+    real = maps.reals.get(U32(real_id.value))
+    return int(real_id.value) if real is not None and real.weight > 0 else -1
+
+
+def schedule(maps: DirectorMaps, svc: abi.Svc, key: abi.FlowKey) -> int:
+    """A real server for a new connection of the service, by its scheduler; -1: none."""
+    if svc.sched in (Scheduler.SH, Scheduler.DH):
+        return table_pick(maps, svc, key)
+    return schedule_real(maps, svc)
+
+
 def select_flow(maps: DirectorMaps, key: abi.FlowKey, svc: abi.Svc, tcp_flags: int | None,
                 now: int) -> tuple[abi.Real, int, int] | None:
     """(real server, its id, new connection?) for this packet, recording the flow; None: no real server."""
@@ -187,7 +217,7 @@ def select_flow(maps: DirectorMaps, key: abi.FlowKey, svc: abi.Svc, tcp_flags: i
     if tpl is not None:
         real_id = tpl.real_id
     else:
-        picked = schedule_real(maps, svc)
+        picked = schedule(maps, svc, key)
         if picked < 0:
             return None
         real_id = picked

@@ -1,5 +1,40 @@
-"""Schedulers: pure functions from a service's real servers to the sequence the data plane walks."""
+"""Schedulers: pure functions from a service's real servers to what the data path walks.
 
+Each scheduler is one of these kinds, by what the data path needs of it:
+
+- a sequence (rr, wrr; sequence.py): one period of the kernel's picks, walked
+  by a position that every new connection advances;
+- a table (sh, dh; table.py): the kernel's 256 buckets of real servers, into
+  which every new connection is hashed.
+
+Both fill one bank of lb_sched with real server indices (`slots`); only the
+sequences carry state from one change to the next (`state_at`, `resume`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Final
+
+from pyvs.model.enums import Scheduler, SvcFlag
 from pyvs.sched.sequence import SCHED_SLOTS, SchedState, resume, schedule_sequence, state_at
+from pyvs.sched.table import dh_table, fallback, sh_table
 
-__all__ = ["SCHED_SLOTS", "SchedState", "resume", "schedule_sequence", "state_at"]
+SEQUENCES: Final = frozenset({Scheduler.RR, Scheduler.WRR})
+TABLES: Final = frozenset({Scheduler.SH, Scheduler.DH})
+
+
+def slots(scheduler: Scheduler, weights: Sequence[int], flags: int = 0) -> list[int]:
+    """What one bank of lb_sched holds for `scheduler` (and its -b `flags`):
+    indices into `weights` (the real servers in kernel list order, newest
+    first). ValueError when the real servers cannot be scheduled."""
+    if scheduler == Scheduler.SH:
+        table = sh_table(weights)
+        return fallback(table, weights) if flags & SvcFlag.SCHED1 else table
+    if scheduler == Scheduler.DH:
+        return dh_table(len(weights))
+    return schedule_sequence(scheduler, weights)
+
+
+__all__ = ["SCHED_SLOTS", "SEQUENCES", "TABLES", "SchedState", "resume", "schedule_sequence", "slots",
+           "state_at"]
