@@ -31,6 +31,7 @@ from pyvs.packet.tables import (
     entries,
 )
 from pyvs.sched import SCHED_SLOTS
+from pyvs.sched.mh import TABLE_SIZE as MH_TABLE_SIZE
 
 pytestmark = pytest.mark.needs_clang
 
@@ -90,6 +91,7 @@ def test_constants_match_btf() -> None:
     types = btf_types("layout")
     limits = {v["name"]: v["val"] for v in types["lb_limits"]["values"]}
     assert limits["LB_SCHED_SLOTS"] == SCHED_SLOTS
+    assert limits["LB_MH_TABLE_SIZE"] == MH_TABLE_SIZE
     timeouts = {v["name"].removeprefix("LB_TIMEOUT_"): v["val"] for v in types["lb_flow_timeout"]["values"]}
     assert timeouts == {state.name: seconds for state, seconds in FLOW_TIMEOUT_S.items()}
 

@@ -12,6 +12,7 @@ from scapy.layers.l2 import Ether
 
 from pyvs.model.enums import Action, DropReason, FlowState, Scheduler, SvcFlag
 from pyvs.model.errors import DataplaneError
+from pyvs.sched.mh import TABLE_SIZE, mh_hash, mh_table
 from tests.bpf.conftest import OTHER_MAC, OTHER_ROUTER_MAC, Director
 from tests.vectors.frames import (
     CLIENT,
@@ -407,3 +408,13 @@ def test_dh_sends_every_client_of_a_vip_to_one_real_server(director: Director) -
     director.add_service(scheduler=Scheduler.DH, reals=((REAL1, 1), (REAL2, 5)))
     bucket = (int(ipaddress.IPv4Address(VIP)) * 2654435761) % 256
     assert set(_picks(director, CLIENTS)) == {REAL2 if bucket % 2 == 0 else REAL1}
+
+
+def test_mh_sends_each_client_to_the_real_server_of_its_bucket(director: Director) -> None:
+    director.add_service(scheduler=Scheduler.MH, reals=((REAL1, 1), (REAL2, 3)))
+    listed = [(int(ipaddress.IPv4Address(r)), 80, w) for r, w in ((REAL2, 3), (REAL1, 1))]  # newest first
+    table = mh_table(listed)
+    buckets = [mh_hash(int(ipaddress.IPv4Address(c)), 0) % TABLE_SIZE for c in CLIENTS]
+    expected = [str(ipaddress.IPv4Address(listed[table[b]][0])) for b in buckets]
+    assert _picks(director, CLIENTS) == expected
+    assert 0.6 < expected.count(REAL2) / len(expected) < 0.9  # about 3 in 4

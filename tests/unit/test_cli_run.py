@@ -229,24 +229,29 @@ SEEDED_ERRORS = [
     (
         "-A -t 10.2.2.4:80 -s wlc",
         2,
-        "pyvsadm: scheduler 'wlc' is not supported yet (supported: rr, wrr, sh, dh)\n",
+        "pyvsadm: scheduler 'wlc' is not supported yet (supported: rr, wrr, sh, dh, mh)\n",
     ),
     (
-        "-A -t 10.2.2.4:80 -s mh",
+        "-A -t 10.2.2.4:80 -s lblc",
         2,
-        "pyvsadm: scheduler 'mh' is not supported yet (supported: rr, wrr, sh, dh)\n",
+        "pyvsadm: scheduler 'lblc' is not supported yet (supported: rr, wrr, sh, dh, mh)\n",
+    ),
+    (
+        "-A -t 10.2.2.4:80 -s mh -b mh-fallback,mh-port",
+        2,
+        "pyvsadm: scheduler flag mh-fallback is not supported yet (mh-port is)\n",
     ),
     (
         "-A -t 10.2.2.4:80",
         2,
         "pyvsadm: scheduler 'wlc' (ipvsadm's default when -s is not given) is not supported yet"
-        " (supported: rr, wrr, sh, dh)\n",
+        " (supported: rr, wrr, sh, dh, mh)\n",
     ),
     (
         "-E -t 10.2.2.3:80 -p",
         2,
         "pyvsadm: scheduler 'wlc' (ipvsadm's default when -s is not given) is not supported yet"
-        " (supported: rr, wrr, sh, dh)\n",
+        " (supported: rr, wrr, sh, dh, mh)\n",
     ),
     (
         "-a -t 10.2.2.3:80 -r 10.3.3.4",
@@ -483,7 +488,7 @@ def test_restore_lines_see_the_lines_before(seeded: MemoryDataplane) -> None:
             " pyvs forwards in tunnel mode only (-i)",
         ),
         ("-A -t 10.2.2.3:81 -s lc", 2,
-         "pyvsadm: scheduler 'lc' is not supported yet (supported: rr, wrr, sh, dh)"),
+         "pyvsadm: scheduler 'lc' is not supported yet (supported: rr, wrr, sh, dh, mh)"),
         (
             "-L -n",
             2,

@@ -23,6 +23,7 @@ from pyvs.model import FwdMethod, Protocol, RealServer, Scheduler, ServiceKey, V
 from pyvs.packet import abi
 from pyvs.packet.tables import DirectorMaps
 from pyvs.sched import SCHED_SLOTS
+from pyvs.sched.mh import TABLE_SIZE as MH_TABLE_SIZE
 
 IP = ipaddress.IPv4Address
 VIPS = [IP("10.2.2.3"), IP("10.2.2.4")]
@@ -63,6 +64,15 @@ def unordered(config: Config) -> dict[ServiceKey, object]:
             for k, v in config.items()}
 
 
+def live_table(maps: DirectorMaps, value: abi.Svc) -> list[ctypes.c_uint32 | None]:
+    """The entries of the service's live schedule or table, as the data path reads them."""
+    if value.sched == Scheduler.MH:
+        base = (value.table * 2 + value.bank) * MH_TABLE_SIZE
+        return [maps.mh.get(U32(base + i)) for i in range(value.sched_len)]
+    base = (value.id * 2 + value.bank) * SCHED_SLOTS
+    return [maps.sched.get(U32(base + i)) for i in range(value.sched_len)]
+
+
 def assert_maps_hold(maps: DirectorMaps, config: Config) -> None:
     """The maps forward by `config` and hold nothing else."""
     state = read_state(maps)
@@ -75,8 +85,7 @@ def assert_maps_hold(maps: DirectorMaps, config: Config) -> None:
         wanted[abi.be32(key.address)] = wanted.get(abi.be32(key.address), 0) + 1
     assert state.vip_addrs == wanted
     for value in state.services.values():
-        base = (value.id * 2 + value.bank) * SCHED_SLOTS
-        picks = [maps.sched.get(U32(base + i)) for i in range(value.sched_len)]
+        picks = live_table(maps, value)
         assert all(p is not None and p.value in by_svc.get(value.id, []) for p in picks)
         for real_id in by_svc.get(value.id, []):
             real = state.reals[real_id]
@@ -120,9 +129,7 @@ def assert_forwardable(maps: DirectorMaps) -> None:
     current real server of that service, and every service's VIP is counted."""
     state = read_state(maps)
     for key, value in state.services.items():
-        base = (value.id * 2 + value.bank) * SCHED_SLOTS
-        for i in range(value.sched_len):
-            pick = maps.sched.get(U32(base + i))
+        for i, pick in enumerate(live_table(maps, value)):
             assert pick is not None, f"{key}: no pick {i}"
             real = state.reals.get(pick.value)
             assert real is not None and real.svc_id == value.id, f"{key}: pick {i} is not its real server"

@@ -19,6 +19,9 @@
 #define LB_MAX_FLOWS 262144
 #endif
 #define LB_MAX_DECAP_ADDRS 256
+/* Services with the mh scheduler: each has two tables of LB_MH_TABLE_SIZE
+ * real ids in lb_mh (2 x 4093 x 4 bytes). */
+#define LB_MAX_MH_SERVICES 64
 
 #define NSEC_PER_SEC 1000000000ULL
 

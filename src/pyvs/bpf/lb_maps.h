@@ -53,6 +53,18 @@ struct {
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } lb_sched SEC(".maps");
 
+/*
+ * ((svc table slot * 2 + bank) * LB_MH_TABLE_SIZE + bucket) -> real server id:
+ * the mh services' Maglev tables, double-buffered like lb_sched.
+ */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__type(key, __u32);
+	__type(value, __u32);
+	__uint(max_entries, LB_MAX_MH_SERVICES * 2 * LB_MH_TABLE_SIZE);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} lb_mh SEC(".maps");
+
 /* svc id -> position in its schedule, advanced atomically per new flow. */
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);

@@ -14,6 +14,7 @@
 /* Slots per bank of a service's schedule (see lb_sched in lb_maps.h). */
 enum lb_limits {
 	LB_SCHED_SLOTS = 256,
+	LB_MH_TABLE_SIZE = 4093,	/* IPVS's IP_VS_MH_TAB_SIZE (CONFIG_IP_VS_MH_TAB_INDEX 12) */
 };
 
 /* Scheduling algorithm of a service (model.enums.Scheduler). */
@@ -22,6 +23,7 @@ enum lb_sched_kind {
 	LB_SCHED_WRR = 1,
 	LB_SCHED_SH = 2,
 	LB_SCHED_DH = 3,
+	LB_SCHED_MH = 4,
 };
 
 /* Forwarding method, numbered as IPVS's IP_VS_CONN_F_* (model.enums.FwdMethod). */
@@ -35,8 +37,8 @@ enum lb_fwd_method {
 /* Flags of a service, valued as IPVS's IP_VS_SVC_F_*. */
 enum lb_svc_flag {
 	LB_SVC_F_PERSISTENT = 0x01,
-	LB_SVC_F_SCHED1 = 0x08,		/* sh: fall back to another bucket (sh-fallback) */
-	LB_SVC_F_SCHED2 = 0x10,		/* sh: hash the client's port too (sh-port) */
+	LB_SVC_F_SCHED1 = 0x08,		/* sh, mh: fall back to another bucket (sh-, mh-fallback) */
+	LB_SVC_F_SCHED2 = 0x10,		/* sh, mh: hash the client's port too (sh-, mh-port) */
 	LB_SVC_F_SCHED3 = 0x20,
 };
 
@@ -45,6 +47,8 @@ enum lb_svc_flag {
  * (offset + (port + address) * LB_HASH_MULTIPLIER) mod LB_SCHED_SLOTS, host order.
  */
 #define LB_HASH_MULTIPLIER 2654435761u
+/* Both words of the mh scheduler's first hsiphash key (ip_vs_mh.c's generate_hash_secret()). */
+#define LB_MH_HASH1 2654435761ULL
 
 /* Connection state, as IPVS tracks input-only (tunnel) connections. */
 enum lb_flow_state {
@@ -114,8 +118,9 @@ struct lb_svc {
 	__u32 sched_start;	/* lb_sched_pos written at the last change */
 	__u32 sched_state;	/* rr: real id of the cursor (~0: list head); wrr: current weight */
 	/* sh, dh: lb_sched's bank holds the kernel's 256-bucket table of real ids */
+	__u32 table;		/* mh: the service's place in lb_mh (its table's slot) */
 };
-_Static_assert(sizeof(struct lb_svc) == 24, "lb_svc ABI");
+_Static_assert(sizeof(struct lb_svc) == 28, "lb_svc ABI");
 
 /* Value of lb_reals, indexed by real server id. */
 struct lb_real {
@@ -131,8 +136,10 @@ struct lb_real {
 	__be32 saddr;		/* outer source address toward it: the kernel's choice
 				 * for the route to addr (`ip route get`), resolved by the
 				 * control plane; 0 = no route when last resolved */
+	__u32 last_weight;	/* control plane only: the last weight other than 0
+				 * (IPVS's last_weight, which mh builds its table from) */
 };
-_Static_assert(sizeof(struct lb_real) == 24, "lb_real ABI");
+_Static_assert(sizeof(struct lb_real) == 28, "lb_real ABI");
 
 /* Key of lb_flows: the client's 5-tuple toward the VIP. */
 struct lb_flow_key {

@@ -190,11 +190,68 @@ static __always_inline __s64 table_pick(const struct lb_svc *svc, const struct l
 	return *real_id;
 }
 
+#define SIP_ROL(x, b) (((x) << (b)) | ((x) >> (64 - (b))))
+#define SIP_ROUND(v0, v1, v2, v3) do {					\
+	v0 += v1; v1 = SIP_ROL(v1, 13); v1 ^= v0; v0 = SIP_ROL(v0, 32);	\
+	v2 += v3; v3 = SIP_ROL(v3, 16); v3 ^= v2;			\
+	v0 += v3; v3 = SIP_ROL(v3, 21); v3 ^= v0;			\
+	v2 += v1; v1 = SIP_ROL(v1, 17); v1 ^= v2; v2 = SIP_ROL(v2, 32);	\
+} while (0)
+
+/*
+ * mh_hash() - the kernel's hsiphash() of the 4-byte @value on a 64-bit
+ * machine (SipHash-1-3, folded to 32 bits), with ip_vs_mh.c's first key
+ * (both words LB_MH_HASH1): where ip_vs_mh_get() looks a client up.
+ */
+static __always_inline __u32 mh_hash(__u32 value)
+{
+	__u64 v0 = 0x736f6d6570736575ULL ^ LB_MH_HASH1, v1 = 0x646f72616e646f6dULL ^ LB_MH_HASH1;
+	__u64 v2 = 0x6c7967656e657261ULL ^ LB_MH_HASH1, v3 = 0x7465646279746573ULL ^ LB_MH_HASH1;
+	__u64 last = ((__u64)sizeof(value) << 56) | value;
+
+	v3 ^= last;
+	SIP_ROUND(v0, v1, v2, v3);
+	v0 ^= last;
+	v2 ^= 0xff;
+	SIP_ROUND(v0, v1, v2, v3);
+	SIP_ROUND(v0, v1, v2, v3);
+	SIP_ROUND(v0, v1, v2, v3);
+	return (__u32)(v0 ^ v1 ^ v2 ^ v3);
+}
+
+/**
+ * mh_pick() - the real server of @svc's Maglev table for this flow, as
+ * ip_vs_mh_get() chooses it: bucket hsiphash(port + client address) mod
+ * LB_MH_TABLE_SIZE, the port being the client's with mh-port, else 0.
+ * Returns: the real server id when it is available (weight > 0), else -1.
+ */
+static __always_inline __s64 mh_pick(const struct lb_svc *svc, const struct lb_flow_key *key)
+{
+	__u32 port = 0, slot, *real_id;
+	struct lb_real *real;
+
+	if (svc->sched_len != LB_MH_TABLE_SIZE)
+		return -1;
+	if (svc->flags & LB_SVC_F_SCHED2)
+		port = bpf_ntohs(key->sport);
+	slot = (svc->table * 2 + (svc->bank & 1)) * LB_MH_TABLE_SIZE +
+	       mh_hash(port + bpf_ntohl(key->saddr)) % LB_MH_TABLE_SIZE;
+	real_id = bpf_map_lookup_elem(&lb_mh, &slot);
+	if (!real_id)
+		return -1;
+	real = bpf_map_lookup_elem(&lb_reals, real_id);
+	if (!real || real->weight == 0)
+		return -1;
+	return *real_id;
+}
+
 /* schedule() - a real server for a new connection of @svc, by its scheduler; -1: none. */
 static __always_inline __s64 schedule(const struct lb_svc *svc, const struct lb_flow_key *key)
 {
 	if (svc->sched == LB_SCHED_SH || svc->sched == LB_SCHED_DH)
 		return table_pick(svc, key);
+	if (svc->sched == LB_SCHED_MH)
+		return mh_pick(svc, key);
 	return schedule_real(svc);
 }
 

@@ -24,7 +24,7 @@ from pyvs.cli.errors import (
 )
 from pyvs.control import config as edits
 from pyvs.control.config import Config
-from pyvs.model.enums import FwdMethod, Scheduler
+from pyvs.model.enums import FwdMethod, Scheduler, SvcFlag
 from pyvs.model.errors import NoSuchService, ServiceExists
 from pyvs.model.service import RealServer, ServiceKey, VirtualService
 
@@ -32,7 +32,7 @@ SUPPORTED_SCHEDULERS: Final[Mapping[str, Scheduler]] = {scheduler.label: schedul
 
 # The kernel's other IPVS schedulers: known names, not implemented by pyvs yet.
 KNOWN_SCHEDULERS: Final = frozenset(
-    {"wlc", "lc", "sed", "nq", "lblc", "lblcr", "mh", "fo", "ovf", "twos"}
+    {"wlc", "lc", "sed", "nq", "lblc", "lblcr", "fo", "ovf", "twos"}
 )
 
 
@@ -98,6 +98,8 @@ def _delete_server(command: Command, config: Config) -> Config:
 
 
 def _service(command: Command, key: ServiceKey) -> VirtualService:
+    if command.scheduler == "mh" and command.sched_flags & SvcFlag.SCHED1:
+        raise NotSupported("scheduler flag mh-fallback is not supported yet (mh-port is)")
     return VirtualService(
         key=key,
         scheduler=scheduler(command.scheduler),

@@ -102,7 +102,7 @@ WORDS: Final[tuple[Word, ...]] = (
     _opt("tcp-service", "t", _REQ, Opt.SERVICE, "service-address", "service-address is host[:port]"),
     _opt("udp-service", "u", _REQ, Opt.SERVICE, "service-address", "service-address is host[:port]"),
     _opt("scheduler", "s", _REQ, Opt.SCHEDULER, "scheduler",
-         "one of rr|wrr|sh|dh (the default, wlc, is not supported yet)"),
+         "one of rr|wrr|sh|dh|mh (the default, wlc, is not supported yet)"),
     _opt("persistent", "p", _OPT_ARG, Opt.PERSISTENT, "[timeout]", "persistent service (timeout 300)"),
     _opt("real-server", "r", _REQ, Opt.SERVER, "server-address", "server-address is host (and port)"),
     _opt("ipip", "i", _NONE, Opt.FORWARD, "", "ipip encapsulation (tunneling), required"),

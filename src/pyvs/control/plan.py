@@ -38,6 +38,7 @@ import ctypes
 import enum
 import heapq
 import ipaddress
+import socket
 from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -48,7 +49,10 @@ from pyvs.model.enums import SCHED_FLAGS_MASK, Scheduler, SvcFlag
 from pyvs.model.errors import ConfigError, DataplaneError
 from pyvs.model.service import ServiceKey, VirtualService
 from pyvs.packet import abi
+from pyvs.packet.tables import LB_MAX_MH_SERVICES
 from pyvs.sched import SCHED_SLOTS, SEQUENCES, SchedState, resume, slots, state_at
+from pyvs.sched.mh import TABLE_SIZE as MH_TABLE_SIZE
+from pyvs.sched.mh import mh_table
 
 FREE_SVC_ID = 0xFFFFFFFF  # lb_real.svc_id of a free real server id
 U32 = ctypes.c_uint32
@@ -116,6 +120,7 @@ class MapState:
     vip_addrs: dict[int, int]  # VIP (be32) -> services on it
     max_services: int
     max_reals: int
+    max_mh_services: int = LB_MAX_MH_SERVICES  # tables lb_mh has room for
 
     def service_reals(self) -> dict[int, list[int]]:
         """service id -> its real server ids, oldest first (the order they were added)."""
@@ -194,6 +199,8 @@ class _Planner:
         self.svc_ids = IdPool(live_svc_ids, self.state.max_services, "virtual services")
         owned = {i for ids in self.by_svc.values() for i in ids}
         self.real_ids = IdPool(owned, self.state.max_reals, "real servers")
+        mh_slots = {v.table for v in self.state.services.values() if v.sched == Scheduler.MH}
+        self.mh_slots = IdPool(mh_slots, self.state.max_mh_services, "services with the mh scheduler")
         self._saddrs: dict[int, int] = {}  # by int(address): hashing an IPv4Address is slow
 
     def source(self, address: ipaddress.IPv4Address) -> int:
@@ -225,6 +232,8 @@ class _Planner:
         for real_id in self.by_svc.pop(value.id, []):
             self.free_real(_Phase.REMOVE, real_id)
         self.svc_ids.give_back(value.id)
+        if value.sched == Scheduler.MH:
+            self.mh_slots.give_back(value.table)
 
     def write_service(self, service: VirtualService) -> None:
         current = self.state.services.get(service.key)
@@ -258,26 +267,38 @@ class _Planner:
                 placed.append((self.real_ids.take(), self.max_gen))
                 self.zeroed["real_stats"].append(placed[-1][0])
         for real, (real_id, gen) in zip(service.reals, placed, strict=True):
-            self.put_real(_Phase.REALS, real_id, abi.Real.from_model(real, svc_id=svc_id, gen=gen,
-                                                       saddr=self.source(real.address)))
+            held_real = self.reals.get(real_id) if real_id in old_ids else None
+            # IPVS's last_weight: the weight, unless an edit set it to 0 (then the one before).
+            last = held_real.last_weight if held_real is not None and real.weight == 0 else real.weight
+            self.put_real(_Phase.REALS, real_id, abi.Real.from_model(
+                real, svc_id=svc_id, gen=gen, saddr=self.source(real.address), last_weight=last))
         ordered = [real_id for real_id, _ in placed]
         # The schedule runs over the kernel's list order: newest real server first.
         list_order = list(reversed(ordered))
         new_list = [(i, self.reals[i].weight) for i in list_order]
-        try:
-            weights = [w for _, w in new_list]
-            sequence = [list_order[i] for i in slots(service.scheduler, weights, service.sched_flags)]
-        except ValueError as exc:
-            raise ConfigError(str(exc)) from None
         bank = current.bank ^ 1
-        self.phases[_Phase.SCHEDULES].append(PutRun("sched", (svc_id * 2 + bank) * SCHED_SLOTS,
-                                                    tuple(sequence)))
+        table_slot = self.mh_table_slot(service, current)
+        if service.scheduler == Scheduler.MH:
+            entries = [self.reals[i] for i in list_order]
+            table = mh_table([(socket.ntohl(e.addr), socket.ntohs(e.port), e.last_weight) for e in entries])
+            sequence = [list_order[i] for i in table]
+            self.phases[_Phase.SCHEDULES].append(PutRun("mh", (table_slot * 2 + bank) * MH_TABLE_SIZE,
+                                                        tuple(sequence)))
+        else:
+            try:
+                weights = [w for _, w in new_list]
+                sequence = [list_order[i] for i in slots(service.scheduler, weights, service.sched_flags)]
+            except ValueError as exc:
+                raise ConfigError(str(exc)) from None
+            self.phases[_Phase.SCHEDULES].append(PutRun("sched", (svc_id * 2 + bank) * SCHED_SLOTS,
+                                                        tuple(sequence)))
         start = 0
         if service.scheduler in SEQUENCES:
             start, sched_state = resume(service.scheduler, sched_state, old_list, new_list)
         self.phases[_Phase.POSITIONS].append(Put("sched_pos", U32(svc_id), U32(start)))
         value = abi.Svc(id=svc_id, sched=int(service.scheduler), bank=bank, sched_len=len(sequence),
-                        sched_start=start, sched_state=sched_state.encode(service.scheduler))
+                        sched_start=start, sched_state=sched_state.encode(service.scheduler),
+                        table=table_slot)
         value.flags = service.sched_flags & SCHED_FLAGS_MASK
         if service.persistence_timeout is not None:
             value.flags |= SvcFlag.PERSISTENT
@@ -287,6 +308,15 @@ class _Planner:
             if real_id not in ordered:
                 self.free_real(_Phase.FREE, real_id)
         self.by_svc[svc_id] = ordered
+
+    def mh_table_slot(self, service: VirtualService, current: abi.Svc) -> int:
+        """The service's slot in lb_mh: kept while it stays mh, given out when it becomes
+        mh; 0 for the others. A slot a service stops using is not given out again by
+        the same plan (its old table stays live until the flip): the next plan sees it free."""
+        was_mh = service.key in self.state.services and current.sched == Scheduler.MH
+        if service.scheduler == Scheduler.MH:
+            return current.table if was_mh else self.mh_slots.take()
+        return 0
 
     def refresh_sources(self, real_ids: Iterable[int]) -> None:
         for real_id in real_ids:

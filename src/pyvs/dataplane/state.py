@@ -32,6 +32,7 @@ from pyvs.model.status import Connection, Counters, RealStatus, ServiceStatus
 from pyvs.packet import abi
 from pyvs.packet.fib import Sources
 from pyvs.packet.tables import DirectorMaps, PerCpuHandle
+from pyvs.sched.mh import TABLE_SIZE as MH_TABLE_SIZE
 
 U32 = ctypes.c_uint32
 
@@ -59,6 +60,7 @@ def read_state(maps: DirectorMaps) -> MapState:
         vip_addrs={key.value: count.value for key, count in maps.vip_addrs.items()},
         max_services=maps.svc_stats.max_entries,
         max_reals=maps.reals.max_entries,
+        max_mh_services=maps.mh.max_entries // (2 * MH_TABLE_SIZE),
     )
 
 

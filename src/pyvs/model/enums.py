@@ -42,6 +42,7 @@ class Scheduler(enum.IntEnum):
     WRR = 1
     SH = 2
     DH = 3
+    MH = 4
 
     @property
     def label(self) -> str:

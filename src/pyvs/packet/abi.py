@@ -60,6 +60,7 @@ class Svc(ctypes.Structure):
         ("sched_len", _u16),
         ("sched_start", _u32),
         ("sched_state", _u32),
+        ("table", _u32),
     ]
 
 
@@ -74,13 +75,14 @@ class Real(ctypes.Structure):
         ("weight", _u32),
         ("gen", _u32),
         ("saddr", _u32),
+        ("last_weight", _u32),
     ]
 
     @classmethod
-    def from_model(cls, real: RealServer, *, svc_id: int, gen: int, saddr: int) -> Real:
+    def from_model(cls, real: RealServer, *, svc_id: int, gen: int, saddr: int, last_weight: int) -> Real:
         """`saddr` as the field holds it (be32() of the source address, 0 for none)."""
         return cls(addr=be32(real.address), port=be16(real.port), fwd=int(real.fwd),
-                   svc_id=svc_id, weight=real.weight, gen=gen, saddr=saddr)
+                   svc_id=svc_id, weight=real.weight, gen=gen, saddr=saddr, last_weight=last_weight)
 
     def to_model(self) -> RealServer:
         return RealServer(from_be32(self.addr), from_be16(self.port), self.weight, FwdMethod(self.fwd))

@@ -52,6 +52,8 @@ from pyvs.packet.headers import (
 from pyvs.packet.tables import DecapMaps, DirectorMaps
 from pyvs.packet.verdict import Verdict
 from pyvs.sched import SCHED_SLOTS
+from pyvs.sched.mh import TABLE_SIZE as MH_TABLE_SIZE
+from pyvs.sched.mh import mh_hash
 from pyvs.sched.table import sh_hash
 
 U32 = ctypes.c_uint32
@@ -192,10 +194,25 @@ def table_pick(maps: DirectorMaps, svc: abi.Svc, key: abi.FlowKey) -> int:
     return int(real_id.value) if real is not None and real.weight > 0 else -1
 
 
+def mh_pick(maps: DirectorMaps, svc: abi.Svc, key: abi.FlowKey) -> int:
+    """The real server of the service's Maglev table for this flow, if available; -1 otherwise."""
+    if svc.sched_len != MH_TABLE_SIZE:
+        return -1
+    port = socket.ntohs(key.sport) if svc.flags & SvcFlag.SCHED2 else 0
+    bucket = mh_hash(socket.ntohl(key.saddr), port) % MH_TABLE_SIZE
+    real_id = maps.mh.get(U32(((svc.table * 2 + (svc.bank & 1)) * MH_TABLE_SIZE + bucket) & 0xFFFFFFFF))
+    if real_id is None:
+        return -1
+    real = maps.reals.get(U32(real_id.value))
+    return int(real_id.value) if real is not None and real.weight > 0 else -1
+
+
 def schedule(maps: DirectorMaps, svc: abi.Svc, key: abi.FlowKey) -> int:
     """A real server for a new connection of the service, by its scheduler; -1: none."""
     if svc.sched in (Scheduler.SH, Scheduler.DH):
         return table_pick(maps, svc, key)
+    if svc.sched == Scheduler.MH:
+        return mh_pick(maps, svc, key)
     return schedule_real(maps, svc)
 
 

@@ -28,6 +28,7 @@ from typing import Any, ClassVar, Generic, Protocol, Self, TypeVar, cast
 from pyvs.model.enums import DecapCounter, DropReason
 from pyvs.packet import abi
 from pyvs.sched import SCHED_SLOTS
+from pyvs.sched.mh import TABLE_SIZE as MH_TABLE_SIZE
 
 K = TypeVar("K", bound=ctypes._SimpleCData | ctypes.Structure)  # type: ignore[type-arg]
 V = TypeVar("V", bound=ctypes._SimpleCData | ctypes.Structure)  # type: ignore[type-arg]
@@ -41,6 +42,7 @@ LB_MAX_SERVICES = 16384
 LB_MAX_REALS = 131072
 LB_MAX_FLOWS = 262144
 LB_MAX_DECAP_ADDRS = 256
+LB_MAX_MH_SERVICES = 64
 
 
 class MapHandle(Protocol[K, V]):
@@ -127,6 +129,7 @@ DIRECTOR_MAPS: tuple[MapSpec, ...] = (
     MapSpec("vip_addrs", U32, U32, MapKind.HASH, _services),
     MapSpec("reals", U32, abi.Real, MapKind.ARRAY, _reals),
     MapSpec("sched", U32, U32, MapKind.ARRAY, _sched_slots),
+    MapSpec("mh", U32, U32, MapKind.ARRAY, _fixed),
     MapSpec("sched_pos", U32, U32, MapKind.ARRAY, _services),
     MapSpec("flows", abi.FlowKey, abi.Flow, MapKind.LRU_HASH, _flows),
     MapSpec("persist", abi.PersistKey, abi.Persist, MapKind.LRU_HASH, _flows),
@@ -144,7 +147,8 @@ DECAP_MAPS: tuple[MapSpec, ...] = (
 DECAP_PREFIX = "lb_decap_"
 
 # Entries of the maps whose size does not follow a Capacity (as compiled).
-FIXED_ENTRIES = {"lb_drops": len(DropReason), "lb_decap_vips": LB_MAX_DECAP_ADDRS,
+FIXED_ENTRIES = {"lb_drops": len(DropReason), "lb_mh": LB_MAX_MH_SERVICES * 2 * MH_TABLE_SIZE,
+                 "lb_decap_vips": LB_MAX_DECAP_ADDRS,
                  "lb_decap_locals": LB_MAX_DECAP_ADDRS, "lb_decap_stats": len(DecapCounter)}
 
 # What a handle is made from: the map's spec and its name; returns the handle.
@@ -182,6 +186,7 @@ class DirectorMaps(MapSet):
     vip_addrs: MapHandle[ctypes.c_uint32, ctypes.c_uint32]
     reals: MapHandle[ctypes.c_uint32, abi.Real]
     sched: MapHandle[ctypes.c_uint32, ctypes.c_uint32]
+    mh: MapHandle[ctypes.c_uint32, ctypes.c_uint32]
     sched_pos: MapHandle[ctypes.c_uint32, ctypes.c_uint32]
     flows: MapHandle[abi.FlowKey, abi.Flow]
     persist: MapHandle[abi.PersistKey, abi.Persist]
