@@ -14,60 +14,37 @@ from pyvs.cli.command import LEGALITY, Cmd, Need, Opt, check_legality
 from pyvs.cli.errors import CliError
 from pyvs.cli.parse import parse
 
-# ipvsadm's columns -n -c svc -s -p -r fwd -w -st -rt -ex -b tinf type, as in its source.
+# ipvsadm 1.31's commands_v_options, row for row, in its column order (see COLUMNS).
 IPVSADM_ROWS = {
-    Cmd.ADD_SERVICE: "xx+  xxxxxx xx",
-    Cmd.EDIT_SERVICE: "xx+  xxxxxx xx",
-    Cmd.DELETE_SERVICE: "xx+xxxxxxxxxxx",
-    Cmd.FLUSH: "xxxxxxxxxxxxxx",
-    Cmd.LIST: " 11xxxxx   x x",
-    Cmd.ADD_SERVER: "xx+xx+  xxxxx ",
-    Cmd.DELETE_SERVER: "xx+xx+xxxxxxxx",
-    Cmd.EDIT_SERVER: "xx+xx+  xxxxx ",
-    Cmd.RESTORE: "xxxxxxxxxxxxxx",
-    Cmd.SAVE: " xxxxxxxxxxxxx",
-    Cmd.ZERO: "xx xxxxxxxxxxx",
+    Cmd.ADD_SERVICE: "xx+   xxxxxxxxxxxxxxx   xxxxxxxxxx",
+    Cmd.EDIT_SERVICE: "xx+   xxxxxxxxxxxxxxx   xxxxxxxxxx",
+    Cmd.DELETE_SERVICE: "xx+xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx",
+    Cmd.FLUSH: "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx",
+    Cmd.LIST: " 11xxxxxxxxx11       xxxxxxx xxxxx",
+    Cmd.ADD_SERVER: "xx+xxx+    xxxxxxxxxxxxxxxxxx     ",
+    Cmd.DELETE_SERVER: "xx+xxx+xxxxxxxxxxxxxxxxxxxxxxxxxxx",
+    Cmd.EDIT_SERVER: "xx+xxx+    xxxxxxxxxxxxxxxxxx     ",
+    Cmd.SET_TIMEOUTS: "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx",
+    Cmd.START_DAEMON: "xxxxxxxxxxx xxxxxxx xxxx    xxxxxx",
+    Cmd.STOP_DAEMON: "xxxxxxxxxxxxxxxxxxx xxxxxxxxxxxxxx",
+    Cmd.RESTORE: "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx",
+    Cmd.SAVE: " xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx",
+    Cmd.ZERO: "xx xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx",
 }
 
-COLUMNS = [
-    Opt.NUMERIC,
-    Opt.CONNECTION,
-    Opt.SERVICE,
-    Opt.SCHEDULER,
-    Opt.PERSISTENT,
-    Opt.SERVER,
-    Opt.FORWARD,
-    Opt.WEIGHT,
-    Opt.STATS,
-    Opt.RATE,
-    Opt.EXACT,
-    Opt.SCHED_FLAGS,
-    Opt.TUN_INFO,
-    Opt.TUN_TYPE,
+# ipvsadm's optnames[], in order.
+IPVSADM_OPTNAMES = [
+    "numeric", "connection", "service-address", "scheduler", "persistent", "netmask", "real-server",
+    "forwarding-method", "weight", "u-threshold", "l-threshold", "mcast-interface", "timeout", "daemon",
+    "stats", "rate", "thresholds", "persistent-conn", "nosort", "syncid", "exact", "ops", "pe",
+    "sched-flags", "mcast-group", "mcast-port", "mcast-ttl", "sync-maxlen", "tun-info", "tun-type",
+    "tun-port", "tun-nocsum", "tun-csum", "tun-remcsum",
 ]
+COLUMNS = list(Opt)
 
 
-def test_columns_keep_ipvsadm_order() -> None:
-    assert list(Opt) == COLUMNS
-
-
-def test_option_names_are_ipvsadm_names() -> None:
-    assert [opt.value for opt in COLUMNS] == [
-        "numeric",
-        "connection",
-        "service-address",
-        "scheduler",
-        "persistent",
-        "real-server",
-        "forwarding-method",
-        "weight",
-        "stats",
-        "rate",
-        "exact",
-        "sched-flags",
-        "tun-info",
-        "tun-type",
-    ]
+def test_columns_keep_ipvsadm_order_and_names() -> None:
+    assert [opt.value for opt in Opt] == IPVSADM_OPTNAMES
 
 
 def test_command_names_are_ipvsadm_names() -> None:
@@ -80,6 +57,9 @@ def test_command_names_are_ipvsadm_names() -> None:
         "add-server",
         "delete-server",
         "edit-server",
+        "set",
+        "start-daemon",
+        "stop-daemon",
         "restore",
         "save",
         "zero",

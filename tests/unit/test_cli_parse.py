@@ -1,3 +1,4 @@
+# ruff: noqa: E501 - one case per line: a command line and its verbatim ipvsadm message
 """pyvsadm's argv parsing against ipvsadm's (pure: names come from a StaticResolver).
 
 Covers popt's syntax, ipvsadm's defaults and port rules, the order in which
@@ -361,7 +362,7 @@ NO_DR = (
             "pyvs forwards in tunnel mode only (-i)",
         ),
         (
-            "-a -t 10.2.2.3:80 -r 10.3.3.3 -i --tun-type gue",
+            "-a -t 10.2.2.3:80 -r 10.3.3.3 -i --tun-type gue --tun-port 6080",
             "pyvsadm: tunnel type 'gue' is not supported yet (supported: ipip)",
         ),
         ("-L -c --persistent-conn", "pyvsadm: option --persistent-conn is not supported yet"),
@@ -472,3 +473,63 @@ def test_sched_flags(line: str, flags: int, error: str | None) -> None:
     with pytest.raises(CliError) as raised:
         parse(line.split())
     assert (str(raised.value), raised.value.status) == (error, 2)
+
+
+@pytest.mark.parametrize(
+    ("line", "expected"),
+    [
+        # values checked as ipvsadm checks them, with its words
+        ("-A -t 10.2.2.3:80 -s rr -p 300 -M no.such.host", "illegal virtual server persistent mask specified"),
+        ("-a -t 10.2.2.3:80 -r 10.3.3.3 -i -x -1", "illegal u_threshold specified"),
+        ("-a -t 10.2.2.3:80 -r 10.3.3.3 -i -y abc", "illegal l_threshold specified"),
+        ("-a -t 10.2.2.3:80 -r 10.3.3.3 -i --tun-port 0", "illegal tunnel port specified"),
+        ("-A -f 0 -s rr", "invalid fwmark value `0' specified"),
+        ("-A -t 10.2.2.3:80 -s rr -6", "-6 used before -f\n"),
+        ("--set 900 120", "--set option requires 3 timeout values"),
+        ("--set 900 120 abc", "invalid timeout value `abc' specified"),
+        ("--set 900 120 300 7", "unexpected argument 7"),
+        ("--start-daemon bogus", "illegal start-daemon parameter specified"),
+        ("--stop-daemon bogus", "illegal start_daemon specified"),
+        ("--start-daemon master --mcast-ttl 0", "illegal mcast-ttl specified"),
+        ("--start-daemon master --mcast-port 70000", "illegal mcast-port specified"),
+        ("--start-daemon master --sync-maxlen 65508", "illegal sync-maxlen specified"),
+        ("--start-daemon master --mcast-group 10.0.0.1", "invalid IPv4 mcast-group `10.0.0.1'"),
+        ("--start-daemon master --mcast-group ff02::1x", "invalid IPv6 mcast-group `ff02::1x'"),
+        ("--start-daemon master --syncid 256", "illegal syncid specified"),
+        # the whole legality table, whatever pyvs supports
+        ("-L -M 255.0.0.0", "Illegal 'netmask' option with the 'list' command"),
+        ("-a -t 10.2.2.3:80 -r 10.3.3.3 -M 1.2.3.4", "Illegal 'netmask' option with the 'add-server' command"),
+        ("-L --pe sip", "Illegal 'pe' option with the 'list' command"),
+        ("-L -c --daemon", "The option 'daemon' conflicts with the 'connection' option in the 'list' command"),
+        ("-D -t 10.2.2.3:80 -o", "Illegal 'ops' option with the 'delete-service' command"),
+        ("--stop-daemon master --mcast-interface eth0",
+         "Illegal 'mcast-interface' option with the 'stop-daemon' command"),
+        # ipvsadm's checks after the table
+        ("-A -t 10.2.2.3:80 -s rr -o", "One-Packet Scheduling is only for UDP virtual services"),
+        ("-L --timeout --persistent-conn", "options conflicts in the list command"),
+        ("-a -t 10.2.2.3:80 -r 10.3.3.3 -g --tun-nocsum", "Tunnel options conflict with forward method"),
+        ("-a -t 10.2.2.3:80 -r 10.3.3.3 -i --tun-csum", "Illegal 'tun-csum' option with the 'ipip' tunnel type"),
+        ("-a -t 10.2.2.3:80 -r 10.3.3.3 -i --tun-type gue",
+         "You need to supply the 'tun-port' option for the 'gue' tunnel type"),
+        ("-a -t 10.2.2.3:80 -r 10.3.3.3 -i --tun-type gre --tun-csum --tun-nocsum",
+         "The option 'tun-csum' conflicts with the 'tun-nocsum' option in the 'gre' tunnel type"),
+        # then pyvs's own refusals, only for command lines ipvsadm takes
+        ("-A -u 10.2.2.3:53 -s rr -o", "pyvsadm: option --ops (-o) is not supported yet"),
+        ("-A -t 10.2.2.3:80 -s rr --pe sip",
+         "pyvsadm: option --pe is not supported: pyvs has no persistence engine (sip is not planned)"),
+        ("-A -t 10.2.2.3:80 -s rr -p -M 255.255.255.0", "pyvsadm: option --netmask (-M) is not supported yet"),
+        ("-A --sctp-service 10.2.2.3:80 -s rr", "pyvsadm: option --sctp-service is not supported yet"),
+        ("-A -f 1 -6 -s rr", "pyvsadm: option --fwmark-service (-f) is not supported yet"),
+        ("-L --timeout", "pyvsadm: option --timeout is not supported yet"),
+        ("-L --daemon", "pyvsadm: option --daemon is not supported: pyvs has no sync daemon"),
+        ("-L --thresholds", "pyvsadm: option --thresholds is not supported yet"),
+        ("--set 900 120 300", "pyvsadm: the --set command is not supported yet"),
+        ("--stop-daemon backup", "pyvsadm: the --stop-daemon command is not supported yet"),
+        ("-L --sort -n", None),
+    ],
+)
+def test_every_option_is_checked_as_ipvsadm_checks_it(line: str, expected: str | None) -> None:
+    if expected is None:
+        assert parse(line.split(), resolver=StaticResolver()).kind is Cmd.LIST
+        return
+    assert error(line) == (expected, 2)

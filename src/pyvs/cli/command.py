@@ -36,6 +36,9 @@ class Cmd(enum.Enum):
     ADD_SERVER = "add-server"
     DELETE_SERVER = "delete-server"
     EDIT_SERVER = "edit-server"
+    SET_TIMEOUTS = "set"
+    START_DAEMON = "start-daemon"
+    STOP_DAEMON = "stop-daemon"
     RESTORE = "restore"
     SAVE = "save"
     ZERO = "zero"
@@ -66,7 +69,7 @@ EDIT_COMMANDS: Final = frozenset(
 
 
 class Opt(enum.Enum):
-    """A pyvsadm option; the value is ipvsadm's name for it in messages.
+    """An ipvsadm option; the value is ipvsadm's name for it in messages.
 
     Members are declared in the column order of ipvsadm's table.
     """
@@ -76,15 +79,35 @@ class Opt(enum.Enum):
     SERVICE = "service-address"
     SCHEDULER = "scheduler"
     PERSISTENT = "persistent"
+    NETMASK = "netmask"
     SERVER = "real-server"
     FORWARD = "forwarding-method"
     WEIGHT = "weight"
+    U_THRESHOLD = "u-threshold"
+    L_THRESHOLD = "l-threshold"
+    MCAST_INTERFACE = "mcast-interface"
+    TIMEOUT = "timeout"
+    DAEMON = "daemon"
     STATS = "stats"
     RATE = "rate"
+    THRESHOLDS = "thresholds"
+    PERSISTENT_CONN = "persistent-conn"
+    NOSORT = "nosort"
+    SYNCID = "syncid"
     EXACT = "exact"
+    ONE_PACKET = "ops"
+    PE = "pe"
     SCHED_FLAGS = "sched-flags"
+    MCAST_GROUP = "mcast-group"
+    MCAST_PORT = "mcast-port"
+    MCAST_TTL = "mcast-ttl"
+    SYNC_MAXLEN = "sync-maxlen"
     TUN_INFO = "tun-info"
     TUN_TYPE = "tun-type"
+    TUN_PORT = "tun-port"
+    TUN_NOCSUM = "tun-nocsum"
+    TUN_CSUM = "tun-csum"
+    TUN_REMCSUM = "tun-remcsum"
 
 
 class Need(enum.Enum):
@@ -98,20 +121,26 @@ class Need(enum.Enum):
 
 _COLUMNS: Final = tuple(Opt)
 
+# ipvsadm 1.31's commands_v_options, a character per column of Opt.
 # fmt: off
 _ROWS: Final[Mapping[Cmd, str]] = {
-    #                     -n -c svc -s -p -r fwd -w -st -rt -ex -b tinf type
-    Cmd.ADD_SERVICE:     "x" "x" "+" " " " " "x" "x" "x" "x" "x" "x" " " "x" "x",
-    Cmd.EDIT_SERVICE:    "x" "x" "+" " " " " "x" "x" "x" "x" "x" "x" " " "x" "x",
-    Cmd.DELETE_SERVICE:  "x" "x" "+" "x" "x" "x" "x" "x" "x" "x" "x" "x" "x" "x",
-    Cmd.FLUSH:           "x" "x" "x" "x" "x" "x" "x" "x" "x" "x" "x" "x" "x" "x",
-    Cmd.LIST:            " " "1" "1" "x" "x" "x" "x" "x" " " " " " " "x" " " "x",
-    Cmd.ADD_SERVER:      "x" "x" "+" "x" "x" "+" " " " " "x" "x" "x" "x" "x" " ",
-    Cmd.DELETE_SERVER:   "x" "x" "+" "x" "x" "+" "x" "x" "x" "x" "x" "x" "x" "x",
-    Cmd.EDIT_SERVER:     "x" "x" "+" "x" "x" "+" " " " " "x" "x" "x" "x" "x" " ",
-    Cmd.RESTORE:         "x" "x" "x" "x" "x" "x" "x" "x" "x" "x" "x" "x" "x" "x",
-    Cmd.SAVE:            " " "x" "x" "x" "x" "x" "x" "x" "x" "x" "x" "x" "x" "x",
-    Cmd.ZERO:            "x" "x" " " "x" "x" "x" "x" "x" "x" "x" "x" "x" "x" "x",
+    # columns: -n -c svc -s -p -M -r fwd -w -x -y mcast timeout daemon stats rate thresholds
+    # persistent-conn nosort syncid -X -o pe -b mcast-group/port/ttl sync-maxlen tun-info tun-type
+    # tun-port tun-nocsum tun-csum tun-remcsum
+    Cmd.ADD_SERVICE:     "xx+   xxxxxxxxxxxxxxx   xxxxxxxxxx",
+    Cmd.EDIT_SERVICE:    "xx+   xxxxxxxxxxxxxxx   xxxxxxxxxx",
+    Cmd.DELETE_SERVICE:  "xx+xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx",
+    Cmd.FLUSH:           "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx",
+    Cmd.LIST:            " 11xxxxxxxxx11       xxxxxxx xxxxx",
+    Cmd.ADD_SERVER:      "xx+xxx+    xxxxxxxxxxxxxxxxxx     ",
+    Cmd.DELETE_SERVER:   "xx+xxx+xxxxxxxxxxxxxxxxxxxxxxxxxxx",
+    Cmd.EDIT_SERVER:     "xx+xxx+    xxxxxxxxxxxxxxxxxx     ",
+    Cmd.SET_TIMEOUTS:    "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx",
+    Cmd.START_DAEMON:    "xxxxxxxxxxx xxxxxxx xxxx    xxxxxx",
+    Cmd.STOP_DAEMON:     "xxxxxxxxxxxxxxxxxxx xxxxxxxxxxxxxx",
+    Cmd.RESTORE:         "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx",
+    Cmd.SAVE:            " xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx",
+    Cmd.ZERO:            "xx xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx",
 }
 # fmt: on
 

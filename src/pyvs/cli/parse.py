@@ -18,9 +18,12 @@ command and option lines of the help text (command_help, option_help).
 from __future__ import annotations
 
 import functools
+import ipaddress
+import re
+import socket
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Final
+from typing import Final
 
 from pyvs.cli.address import HostPort, Resolver, SystemResolver, parse_host_port, string_to_number
 from pyvs.cli.command import DEFAULT_SCHEDULER, Cmd, Command, Opt, check_legality
@@ -29,9 +32,6 @@ from pyvs.cli.popt import Arity, Occurrence, OptionSpec, OptionTable, PoptError,
 from pyvs.cli.sched_flags import parse_sched_flags
 from pyvs.model.enums import FwdMethod, Protocol
 from pyvs.model.service import DEFAULT_PERSISTENCE_TIMEOUT, ServiceKey
-
-if TYPE_CHECKING:
-    import ipaddress
 
 __all__ = [
     "DEFAULT_PROGRAM",
@@ -46,6 +46,9 @@ __all__ = [
 DEFAULT_PROGRAM: Final = "pyvsadm"
 MAX_TIMEOUT: Final = 86400 * 31  # ipvsadm's limit for -p, 31 days
 MAX_WEIGHT: Final = 65535
+INT_MAX: Final = 2**31 - 1
+_SCHEDNAME_MAX: Final = 15  # IP_VS_SCHEDNAME_MAXLEN - 1: ipvsadm keeps that much of -s
+_STRTOL: Final = re.compile(r"[ \t\n\v\f\r]*[+-]?[0-9]+")
 
 # -- the words ipvsadm knows --------------------------------------------------
 
@@ -54,8 +57,9 @@ MAX_WEIGHT: Final = 65535
 class Word:
     """One option word of ipvsadm: what it means for pyvsadm and its help line.
 
-    `meaning` is None for words pyvs does not support yet; `command` marks
-    the words that are commands in ipvsadm (only the first option may be one).
+    `meaning` is None for the words that set no option (--sort, -6);
+    `command` marks the words that are commands in ipvsadm (only the first
+    option may be one).
     """
 
     long: str
@@ -71,12 +75,8 @@ def _cmd(long: str, short: str | None, cmd: Cmd, help: str = "") -> Word:
     return Word(long, short, Arity.NONE, cmd, help=help, command=True)
 
 
-def _opt(long: str, short: str | None, arity: Arity, opt: Opt, metavar: str, help: str) -> Word:
+def _opt(long: str, short: str | None, arity: Arity, opt: Opt | None, metavar: str, help: str) -> Word:
     return Word(long, short, arity, opt, metavar, help)
-
-
-def _unsupported(long: str, short: str | None, arity: Arity, command: bool = False) -> Word:
-    return Word(long, short, arity, None, command=command)
 
 
 _REQ, _OPT_ARG, _NONE = Arity.REQUIRED, Arity.OPTIONAL, Arity.NONE
@@ -94,55 +94,56 @@ WORDS: Final[tuple[Word, ...]] = (
     _cmd("list", "L", Cmd.LIST, "list the table"),
     _cmd("list", "l", Cmd.LIST),
     _cmd("zero", "Z", Cmd.ZERO, "zero counters in a service or all services"),
+    _cmd("set", None, Cmd.SET_TIMEOUTS),
+    Word("start-daemon", None, _REQ, Cmd.START_DAEMON, command=True),
+    Word("stop-daemon", None, _REQ, Cmd.STOP_DAEMON, command=True),
     _cmd("help", "h", Cmd.HELP, "display this help message"),
     _cmd("version", "v", Cmd.VERSION, "display the version"),
-    _unsupported("set", None, _NONE, command=True),
-    _unsupported("start-daemon", None, _REQ, command=True),
-    _unsupported("stop-daemon", None, _REQ, command=True),
     _opt("tcp-service", "t", _REQ, Opt.SERVICE, "service-address", "service-address is host[:port]"),
     _opt("udp-service", "u", _REQ, Opt.SERVICE, "service-address", "service-address is host[:port]"),
+    _opt("sctp-service", None, _REQ, Opt.SERVICE, "service-address", "SCTP: not supported"),
+    _opt("fwmark-service", "f", _REQ, Opt.SERVICE, "fwmark", "firewall-mark services: not supported"),
     _opt("scheduler", "s", _REQ, Opt.SCHEDULER, "scheduler",
          "one of rr|wrr|sh|dh|mh (the default, wlc, is not supported yet)"),
     _opt("persistent", "p", _OPT_ARG, Opt.PERSISTENT, "[timeout]", "persistent service (timeout 300)"),
+    _opt("netmask", "M", _REQ, Opt.NETMASK, "netmask", "persistent granularity mask: not supported yet"),
     _opt("real-server", "r", _REQ, Opt.SERVER, "server-address", "server-address is host (and port)"),
     _opt("ipip", "i", _NONE, Opt.FORWARD, "", "ipip encapsulation (tunneling), required"),
     _opt("gatewaying", "g", _NONE, Opt.FORWARD, "", "gatewaying (direct routing): not supported"),
     _opt("masquerading", "m", _NONE, Opt.FORWARD, "", "masquerading (NAT): not supported"),
     _opt("tun-type", None, _REQ, Opt.TUN_TYPE, "type", "tunnel type, ipip (the default)"),
+    _opt("tun-port", None, _REQ, Opt.TUN_PORT, "port", "tunnel destination port (gue): not supported"),
+    _opt("tun-nocsum", None, _NONE, Opt.TUN_NOCSUM, "", "tunnel without checksum (gue, gre)"),
+    _opt("tun-csum", None, _NONE, Opt.TUN_CSUM, "", "tunnel with checksum (gue, gre)"),
+    _opt("tun-remcsum", None, _NONE, Opt.TUN_REMCSUM, "", "tunnel with remote checksum (gue)"),
     _opt("weight", "w", _REQ, Opt.WEIGHT, "weight", "capacity of real server"),
+    _opt("u-threshold", "x", _REQ, Opt.U_THRESHOLD, "uthreshold", "upper threshold: not supported yet"),
+    _opt("l-threshold", "y", _REQ, Opt.L_THRESHOLD, "lthreshold", "lower threshold: not supported yet"),
     _opt("connection", "c", _NONE, Opt.CONNECTION, "", "output of current IPVS connections"),
+    _opt("timeout", None, _NONE, Opt.TIMEOUT, "", "output of timeout (tcp tcpfin udp): not supported yet"),
+    _opt("daemon", None, _NONE, Opt.DAEMON, "", "output of daemon information: not supported"),
     _opt("stats", None, _NONE, Opt.STATS, "", "output of statistics information"),
-    _opt("rate", None, _NONE, Opt.RATE, "", "output of rate information: not supported"),
+    _opt("rate", None, _NONE, Opt.RATE, "", "output of rate information: not supported yet"),
     _opt("exact", "X", _NONE, Opt.EXACT, "", "expand numbers (display exact values)"),
+    _opt("thresholds", None, _NONE, Opt.THRESHOLDS, "", "output of thresholds: not supported yet"),
+    _opt("persistent-conn", None, _NONE, Opt.PERSISTENT_CONN, "", "output of persistent connection info: "
+         "not supported yet"),
     _opt("tun-info", None, _NONE, Opt.TUN_INFO, "", "output of tunnel information"),
+    _opt("nosort", None, _NONE, Opt.NOSORT, "", "disable sorting output of service/server entries: "
+         "not supported yet"),
+    _opt("sort", None, _NONE, None, "", "does nothing, for backwards compatibility"),
+    _opt("ops", "o", _NONE, Opt.ONE_PACKET, "", "one-packet scheduling: not supported yet"),
     _opt("numeric", "n", _NONE, Opt.NUMERIC, "", "numeric output of addresses and ports"),
-    _unsupported("fwmark-service", "f", _REQ),
-    _unsupported("ipv6", "6", _NONE),
-    _unsupported("netmask", "M", _REQ),
-    _unsupported("u-threshold", "x", _REQ),
-    _unsupported("l-threshold", "y", _REQ),
-    _unsupported("ops", "o", _NONE),
-    _unsupported("pe", None, _REQ),
     _opt("sched-flags", "b", _REQ, Opt.SCHED_FLAGS, "flags", "scheduler flags (comma-separated)"),
-    _unsupported("mcast-interface", None, _REQ),
-    _unsupported("mcast-group", None, _REQ),
-    _unsupported("mcast-port", None, _REQ),
-    _unsupported("mcast-ttl", None, _REQ),
-    _unsupported("sync-maxlen", None, _REQ),
-    _unsupported("syncid", None, _REQ),
-    _unsupported("timeout", None, _NONE),
-    _unsupported("daemon", None, _NONE),
-    _unsupported("thresholds", None, _NONE),
-    _unsupported("persistent-conn", None, _NONE),
-    _unsupported("nosort", None, _NONE),
-    _unsupported("sort", None, _NONE),
-    _unsupported("tun-port", None, _REQ),
-    _unsupported("tun-nocsum", None, _NONE),
-    _unsupported("tun-csum", None, _NONE),
-    _unsupported("tun-remcsum", None, _NONE),
+    _opt("pe", None, _REQ, Opt.PE, "engine", "alternate persistence engine: not supported"),
+    _opt("ipv6", "6", _NONE, None, "", "fwmark uses IPv6: not supported"),
+    _opt("mcast-interface", None, _REQ, Opt.MCAST_INTERFACE, "interface", "sync daemon: not supported"),
+    _opt("mcast-group", None, _REQ, Opt.MCAST_GROUP, "address", "sync daemon: not supported"),
+    _opt("mcast-port", None, _REQ, Opt.MCAST_PORT, "port", "sync daemon: not supported"),
+    _opt("mcast-ttl", None, _REQ, Opt.MCAST_TTL, "ttl", "sync daemon: not supported"),
+    _opt("sync-maxlen", None, _REQ, Opt.SYNC_MAXLEN, "length", "sync daemon: not supported"),
+    _opt("syncid", None, _REQ, Opt.SYNCID, "sid", "sync daemon: not supported"),
 )
-
-_NO_OPS: Final = frozenset({"sort"})  # ipvsadm: "does nothing, for backwards compatibility"
 
 _OPTIONS: Final = OptionTable(OptionSpec(word, word.long, word.short, word.arity) for word in WORDS)
 
@@ -175,14 +176,19 @@ class _Draft:
     protocol: Protocol | None = None
     address: ipaddress.IPv4Address | None = None
     port: int = 0
+    service_word: str = ""  # the word that gave the service: --fwmark-service and --sctp-service are refused
     scheduler: str | None = None
     persistence: int | None = None
+    netmask: ipaddress.IPv4Address | None = None
     real_address: ipaddress.IPv4Address | None = None
     real_port: int = 0
     fwd: FwdMethod = FwdMethod.DROUTE  # ipvsadm's default
     fwd_word: str | None = None
     weight: int = 1
+    u_threshold: int = 0
+    l_threshold: int = 0
     tun_type: str | None = None
+    ipv6: bool = False
     sched_flags_text: str = ""
     sched_flags: int = 0
 
@@ -198,7 +204,9 @@ def parse(
 ) -> Command:
     """The Command of `argv` (without the program name), or the error ipvsadm gives.
 
-    Raises CliError (and its subclasses) with ipvsadm's message and exit status.
+    Raises CliError (and its subclasses) with ipvsadm's message and exit status:
+    every check of ipvsadm's process_options() first, in its order, then
+    NotSupported for what pyvs does not do (yet).
     """
     if not argv:
         return Command(Cmd.LIST, program)  # ipvsadm alone lists the table
@@ -210,17 +218,29 @@ def parse(
     draft = _Draft(kind, program, resolver if resolver is not None else SystemResolver())
     for occurrence in occurrences:
         _take(draft, occurrence)
-    if scanner.leftovers:
-        raise CliError(f"unexpected argument {scanner.leftovers[0]}")
+    leftovers = list(scanner.leftovers)
+    if kind is Cmd.SET_TIMEOUTS:
+        if len(leftovers) < 3:
+            raise CliError("--set option requires 3 timeout values")
+        for text in leftovers[:3]:
+            _timeout(text, 0)
+        leftovers = leftovers[3:]
+    if leftovers:
+        raise CliError(f"unexpected argument {leftovers[0]}")
     if draft.sched_flags_text:  # ipvsadm reads -b once all options are in: it needs -s
         draft.sched_flags = parse_sched_flags(draft.scheduler or DEFAULT_SCHEDULER, draft.sched_flags_text)
     check_legality(kind, draft.options)
-    return _finish(draft)
+    _check(draft)
+    _refuse_unsupported(draft)
+    return _command(draft)
 
 
 def try_help(program: str) -> CliError:
     """ipvsadm's tryhelp_exit(): the hint it prints for a command line it cannot read."""
     return CliError(f"Try `{program} -h' or '{program} --help' for more information.", EXIT_REFUSED)
+
+
+_DAEMON_STATES: Final = ("master", "backup")
 
 
 def _first_command(occurrences: Iterator[Occurrence[Word]], program: str) -> Cmd:
@@ -229,22 +249,19 @@ def _first_command(occurrences: Iterator[Occurrence[Word]], program: str) -> Cmd
     except (StopIteration, PoptError):
         raise try_help(program) from None
     word = first.spec.key
-    if isinstance(word.meaning, Cmd):
-        return word.meaning
-    if word.command:
-        raise NotSupported(f"the --{word.long} command is not supported yet")
-    raise try_help(program)
+    if not isinstance(word.meaning, Cmd):
+        raise try_help(program)
+    if word.meaning is Cmd.START_DAEMON and first.value not in _DAEMON_STATES:
+        raise CliError("illegal start-daemon parameter specified")
+    if word.meaning is Cmd.STOP_DAEMON and first.value not in _DAEMON_STATES:
+        raise CliError("illegal start_daemon specified")  # sic: ipvsadm's words
+    return word.meaning
 
 
 def _take(draft: _Draft, occurrence: Occurrence[Word]) -> None:
     word = occurrence.spec.key
     if word.command:
         raise CliError(f"invalid option `{occurrence.word}'")
-    if word.meaning is None:
-        if word.long in _NO_OPS:
-            return
-        short = f" (-{word.short})" if word.short else ""
-        raise NotSupported(f"option --{word.long}{short} is not supported yet")
     _HANDLERS[word.long](draft, occurrence.value)
 
 
@@ -254,10 +271,27 @@ def _value(value: str | None) -> str:
     return value
 
 
-def _service(protocol: Protocol) -> Callable[[_Draft, str | None], None]:
+def _number(value: str | None, low: int, high: int, message: str) -> int:
+    """ipvsadm's string_to_number() or fail(2, message)."""
+    number = string_to_number(_value(value), low, high)
+    if number is None:
+        raise CliError(message)
+    return number
+
+
+def _timeout(text: str, low: int) -> int:
+    """ipvsadm's parse_timeout()."""
+    timeout = string_to_number(text, low, MAX_TIMEOUT)
+    if timeout is None:
+        raise CliError(f"invalid timeout value `{text}' specified")
+    return timeout
+
+
+def _service(protocol: Protocol, word: str) -> Callable[[_Draft, str | None], None]:
     def handle(draft: _Draft, value: str | None) -> None:
         draft.set_option(Opt.SERVICE)
         draft.protocol = protocol
+        draft.service_word = word
         parsed = _host_port(_value(value), protocol, draft.resolver)
         if parsed is None:
             raise CliError("illegal virtual server address[:port] specified")
@@ -267,9 +301,18 @@ def _service(protocol: Protocol) -> Callable[[_Draft, str | None], None]:
     return handle
 
 
+def _fwmark(draft: _Draft, value: str | None) -> None:
+    draft.set_option(Opt.SERVICE)
+    draft.protocol = Protocol.TCP  # ipvsadm's "sane value, even though it is not used"
+    draft.service_word = "--fwmark-service (-f)"
+    text = _value(value)
+    if _STRTOL.fullmatch(text) is None or not 0 < int(text) <= 0xFFFFFFFF:
+        raise CliError(f"invalid fwmark value `{text}' specified")
+
+
 def _scheduler(draft: _Draft, value: str | None) -> None:
     draft.set_option(Opt.SCHEDULER)
-    draft.scheduler = _value(value)
+    draft.scheduler = _value(value)[:_SCHEDNAME_MAX]
 
 
 def _sched_flags(draft: _Draft, value: str | None) -> None:
@@ -279,13 +322,18 @@ def _sched_flags(draft: _Draft, value: str | None) -> None:
 
 def _persistent(draft: _Draft, value: str | None) -> None:
     draft.set_option(Opt.PERSISTENT)
-    if value is None:
-        draft.persistence = DEFAULT_PERSISTENCE_TIMEOUT
-        return
-    timeout = string_to_number(value, 1, MAX_TIMEOUT)
-    if timeout is None:
-        raise CliError(f"invalid timeout value `{value}' specified")
-    draft.persistence = timeout
+    draft.persistence = DEFAULT_PERSISTENCE_TIMEOUT if value is None else _timeout(value, 1)
+
+
+def _netmask(draft: _Draft, value: str | None) -> None:
+    draft.set_option(Opt.NETMASK)
+    text = _value(value)
+    try:
+        draft.netmask = ipaddress.IPv4Address(socket.inet_aton(text))
+    except (OSError, ValueError):
+        draft.netmask = draft.resolver.host_to_addr(text)
+    if draft.netmask is None:
+        raise CliError("illegal virtual server persistent mask specified")
 
 
 def _server(draft: _Draft, value: str | None) -> None:
@@ -309,10 +357,17 @@ def _forward(method: FwdMethod, switch: str) -> Callable[[_Draft, str | None], N
 
 def _weight(draft: _Draft, value: str | None) -> None:
     draft.set_option(Opt.WEIGHT)
-    weight = string_to_number(_value(value), 0, MAX_WEIGHT)
-    if weight is None:
-        raise CliError("illegal weight specified")
-    draft.weight = weight
+    draft.weight = _number(value, 0, MAX_WEIGHT, "illegal weight specified")
+
+
+def _u_threshold(draft: _Draft, value: str | None) -> None:
+    draft.set_option(Opt.U_THRESHOLD)
+    draft.u_threshold = _number(value, 0, INT_MAX, "illegal u_threshold specified")
+
+
+def _l_threshold(draft: _Draft, value: str | None) -> None:
+    draft.set_option(Opt.L_THRESHOLD)
+    draft.l_threshold = _number(value, 0, INT_MAX, "illegal l_threshold specified")
 
 
 _TUNNEL_TYPES: Final = ("ipip", "gue", "gre")
@@ -325,6 +380,33 @@ def _tun_type(draft: _Draft, value: str | None) -> None:
     draft.tun_type = value
 
 
+def _checked(opt: Opt, low: int, high: int, message: str) -> Callable[[_Draft, str | None], None]:
+    """An option whose value is a number ipvsadm checks (and pyvs then refuses)."""
+    def handle(draft: _Draft, value: str | None) -> None:
+        draft.set_option(opt)
+        _number(value, low, high, message)
+
+    return handle
+
+
+def _mcast_group(draft: _Draft, value: str | None) -> None:
+    draft.set_option(Opt.MCAST_GROUP)
+    text = _value(value)
+    family, version = (socket.AF_INET6, "IPv6") if ":" in text else (socket.AF_INET, "IPv4")
+    try:
+        multicast = ipaddress.ip_address(socket.inet_pton(family, text)).is_multicast
+    except (OSError, ValueError):
+        multicast = False
+    if not multicast:
+        raise CliError(f"invalid {version} mcast-group `{text}'")
+
+
+def _ipv6(draft: _Draft, value: str | None) -> None:
+    if draft.service_word != "--fwmark-service (-f)":
+        raise CliError("-6 used before -f\n")  # sic: ipvsadm's message ends in a blank line
+    draft.ipv6 = True
+
+
 def _flag(opt: Opt) -> Callable[[_Draft, str | None], None]:
     def handle(draft: _Draft, value: str | None) -> None:
         draft.set_option(opt)
@@ -332,36 +414,155 @@ def _flag(opt: Opt) -> Callable[[_Draft, str | None], None]:
     return handle
 
 
+def _nothing(draft: _Draft, value: str | None) -> None:
+    """--sort: "a no-op for compatibility" in ipvsadm."""
+
+
 _HANDLERS: Final[Mapping[str, Callable[[_Draft, str | None], None]]] = {
-    "tcp-service": _service(Protocol.TCP),
-    "udp-service": _service(Protocol.UDP),
+    "tcp-service": _service(Protocol.TCP, "-t"),
+    "udp-service": _service(Protocol.UDP, "-u"),
+    "sctp-service": _service(Protocol.TCP, "--sctp-service"),
+    "fwmark-service": _fwmark,
     "scheduler": _scheduler,
     "persistent": _persistent,
+    "netmask": _netmask,
     "sched-flags": _sched_flags,
     "real-server": _server,
     "ipip": _forward(FwdMethod.TUNNEL, "-i"),
     "gatewaying": _forward(FwdMethod.DROUTE, "-g"),
     "masquerading": _forward(FwdMethod.MASQ, "-m"),
     "weight": _weight,
+    "u-threshold": _u_threshold,
+    "l-threshold": _l_threshold,
     "tun-type": _tun_type,
+    "tun-port": _checked(Opt.TUN_PORT, 1, 65535, "illegal tunnel port specified"),
+    "tun-nocsum": _flag(Opt.TUN_NOCSUM),
+    "tun-csum": _flag(Opt.TUN_CSUM),
+    "tun-remcsum": _flag(Opt.TUN_REMCSUM),
     "numeric": _flag(Opt.NUMERIC),
     "connection": _flag(Opt.CONNECTION),
+    "timeout": _flag(Opt.TIMEOUT),
+    "daemon": _flag(Opt.DAEMON),
     "stats": _flag(Opt.STATS),
     "rate": _flag(Opt.RATE),
+    "thresholds": _flag(Opt.THRESHOLDS),
+    "persistent-conn": _flag(Opt.PERSISTENT_CONN),
+    "nosort": _flag(Opt.NOSORT),
+    "sort": _nothing,
     "exact": _flag(Opt.EXACT),
     "tun-info": _flag(Opt.TUN_INFO),
+    "ops": _flag(Opt.ONE_PACKET),
+    "pe": _flag(Opt.PE),
+    "ipv6": _ipv6,
+    "mcast-interface": _flag(Opt.MCAST_INTERFACE),
+    "mcast-group": _mcast_group,
+    "mcast-port": _checked(Opt.MCAST_PORT, 1, 65535, "illegal mcast-port specified"),
+    "mcast-ttl": _checked(Opt.MCAST_TTL, 1, 255, "illegal mcast-ttl specified"),
+    "sync-maxlen": _checked(Opt.SYNC_MAXLEN, 1, 65535 - 20 - 8, "illegal sync-maxlen specified"),
+    "syncid": _checked(Opt.SYNCID, 0, 255, "illegal syncid specified"),
+}
+
+# The tunnel options each tunnel type takes (ipvsadm's tunnel_types_v_options).
+_TUNNEL_OPTIONS: Final = (Opt.TUN_PORT, Opt.TUN_NOCSUM, Opt.TUN_CSUM, Opt.TUN_REMCSUM)
+# fmt: off
+_TUNNEL_ROWS: Final[Mapping[str, str]] = {
+    #        tprt nocs csum remc
+    "ipip": "xxxx",
+    "gue":  "+111",
+    "gre":  "x11x",
+}
+# fmt: on
+
+
+def _check(draft: _Draft) -> None:
+    """ipvsadm's checks between its legality table and the kernel, in its order."""
+    options = draft.options
+    if draft.kind in (Cmd.ADD_SERVICE, Cmd.EDIT_SERVICE):
+        fwmark = draft.service_word == "--fwmark-service (-f)"
+        if not fwmark and draft.port == 0 and draft.persistence is None:
+            raise CliError("Zero port specified for non-persistent service")
+        if Opt.ONE_PACKET in options and not fwmark and draft.protocol is not Protocol.UDP:
+            raise CliError("One-Packet Scheduling is only for UDP virtual services")
+    if draft.kind in (Cmd.ADD_SERVER, Cmd.EDIT_SERVER):
+        # ipvsadm: tunnelled and direct-routed servers get the service's port.
+        if draft.fwd in (FwdMethod.TUNNEL, FwdMethod.DROUTE):
+            draft.real_port = draft.port
+        if options & {Opt.TUN_TYPE, *_TUNNEL_OPTIONS} and draft.fwd is not FwdMethod.TUNNEL:
+            raise CliError("Tunnel options conflict with forward method")
+        _check_tunnel(draft.tun_type or "ipip", options)
+    if draft.kind is Cmd.LIST:
+        listing = options & {Opt.CONNECTION, Opt.TIMEOUT, Opt.DAEMON}
+        if (listing and options & {Opt.STATS, Opt.RATE, Opt.THRESHOLDS}) or (
+                options & {Opt.TIMEOUT, Opt.DAEMON} and Opt.PERSISTENT_CONN in options):
+            raise CliError("options conflicts in the list command")
+
+
+def _check_tunnel(tun_type: str, options: set[Opt]) -> None:
+    """ipvsadm's tunnel_opt_check()."""
+    first: Opt | None = None
+    for opt, cell in zip(_TUNNEL_OPTIONS, _TUNNEL_ROWS[tun_type], strict=True):
+        if opt not in options:
+            if cell == "+":
+                raise CliError(f"You need to supply the '{opt.value}' option "
+                               f"for the '{tun_type}' tunnel type")
+            continue
+        if cell == "x":
+            raise CliError(f"Illegal '{opt.value}' option with the '{tun_type}' tunnel type")
+        if cell == "1":
+            if first is None:
+                first = opt
+                continue
+            raise CliError(f"The option '{opt.value}' conflicts with the '{first.value}' option "
+                           f"in the '{tun_type}' tunnel type")
+
+
+# What pyvs refuses once ipvsadm would have accepted the command line: option -> what to say.
+_NOT_YET: Final[Mapping[Opt, str]] = {
+    Opt.NETMASK: "option --netmask (-M) is not supported yet",
+    Opt.U_THRESHOLD: "option --u-threshold (-x) is not supported yet",
+    Opt.L_THRESHOLD: "option --l-threshold (-y) is not supported yet",
+    Opt.ONE_PACKET: "option --ops (-o) is not supported yet",
+    Opt.PE: "option --pe is not supported: pyvs has no persistence engine (sip is not planned)",
+    Opt.TIMEOUT: "option --timeout is not supported yet",
+    Opt.DAEMON: "option --daemon is not supported: pyvs has no sync daemon",
+    Opt.RATE: "--rate is not supported yet",
+    Opt.THRESHOLDS: "option --thresholds is not supported yet",
+    Opt.PERSISTENT_CONN: "option --persistent-conn is not supported yet",
+    Opt.NOSORT: "option --nosort is not supported yet",
 }
 
 
-def _finish(draft: _Draft) -> Command:
-    """ipvsadm's checks after the table, then pyvs's refusals; the frozen Command."""
-    service_edit = draft.kind in (Cmd.ADD_SERVICE, Cmd.EDIT_SERVICE)
-    if service_edit and draft.port == 0 and draft.persistence is None:
-        raise CliError("Zero port specified for non-persistent service")
+def _refuse_unsupported(draft: _Draft) -> None:
+    """NotSupported for the first thing of the command line pyvs does not do."""
+    if draft.kind in (Cmd.SET_TIMEOUTS, Cmd.START_DAEMON, Cmd.STOP_DAEMON):
+        raise NotSupported(f"the --{draft.kind.value} command is not supported yet")
+    if draft.service_word.startswith("--"):
+        raise NotSupported(f"option {draft.service_word} is not supported yet")
+    for opt, what in _NOT_YET.items():
+        if opt in draft.options:
+            raise NotSupported(what)
     if draft.kind in (Cmd.ADD_SERVER, Cmd.EDIT_SERVER):
-        _check_server(draft)
-    if draft.kind is Cmd.LIST:
-        _check_list(draft)
+        _refuse_forwarding(draft)
+
+
+def _refuse_forwarding(draft: _Draft) -> None:
+    if draft.tun_type not in (None, "ipip"):
+        raise NotSupported(f"tunnel type '{draft.tun_type}' is not supported yet (supported: ipip)")
+    if draft.fwd is FwdMethod.TUNNEL:
+        return
+    if draft.fwd_word is None:
+        raise NotSupported(
+            "ipvsadm's default forwarding method, -g (gatewaying), is not supported yet: "
+            "pyvs forwards in tunnel mode only, add -i"
+        )
+    method = "gatewaying" if draft.fwd is FwdMethod.DROUTE else "masquerading"
+    raise NotSupported(
+        f"forwarding method {draft.fwd_word} ({method}) is not supported yet: "
+        "pyvs forwards in tunnel mode only (-i)"
+    )
+
+
+def _command(draft: _Draft) -> Command:
     service = None
     if draft.protocol is not None and draft.address is not None:
         service = ServiceKey(draft.protocol, draft.address, draft.port)
@@ -381,37 +582,6 @@ def _finish(draft: _Draft) -> Command:
     )
 
 
-def _check_server(draft: _Draft) -> None:
-    # ipvsadm: tunnelled and direct-routed servers get the service's port.
-    if draft.fwd in (FwdMethod.TUNNEL, FwdMethod.DROUTE):
-        draft.real_port = draft.port
-    if Opt.TUN_TYPE in draft.options and draft.fwd is not FwdMethod.TUNNEL:
-        raise CliError("Tunnel options conflict with forward method")
-    if draft.tun_type not in (None, "ipip"):
-        raise NotSupported(f"tunnel type '{draft.tun_type}' is not supported yet (supported: ipip)")
-    if draft.fwd is FwdMethod.TUNNEL:
-        return
-    if draft.fwd_word is None:
-        raise NotSupported(
-            "ipvsadm's default forwarding method, -g (gatewaying), is not supported yet: "
-            "pyvs forwards in tunnel mode only, add -i"
-        )
-    method = "gatewaying" if draft.fwd is FwdMethod.DROUTE else "masquerading"
-    raise NotSupported(
-        f"forwarding method {draft.fwd_word} ({method}) is not supported yet: "
-        "pyvs forwards in tunnel mode only (-i)"
-    )
-
-
-def _check_list(draft: _Draft) -> None:
-    """ipvsadm's check before listing; -c takes -n, and --exact and --tun-info change nothing."""
-    options = draft.options
-    if Opt.CONNECTION in options and (Opt.STATS in options or Opt.RATE in options):
-        raise CliError("options conflicts in the list command")
-    if Opt.RATE in options:
-        raise NotSupported("--rate is not supported yet")
-
-
 # -- help text from the table -------------------------------------------------
 
 
@@ -425,11 +595,16 @@ def command_help() -> list[str]:
     return lines
 
 
+def _column(text: str, width: int) -> str:
+    """`text` padded to `width`, and at least one space after it."""
+    return f"{text:<{width - 1}} "
+
+
 def option_help() -> list[str]:
-    """-h's option lines: each supported option word of WORDS, its short form and metavar."""
+    """-h's option lines: each option word of WORDS, its short form, metavar and help."""
     lines = []
     for word in WORDS:
         if isinstance(word.meaning, Opt):
             short = f"-{word.short} " if word.short else ""
-            lines.append(f"  {'--' + word.long:<15}{short + word.metavar:<21}{word.help}")
+            lines.append(f"  {_column('--' + word.long, 15)}{_column(short + word.metavar, 21)}{word.help}")
     return lines
