@@ -13,24 +13,19 @@ from __future__ import annotations
 import ctypes
 import ipaddress
 import math
-import socket
 from dataclasses import dataclass, field
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from pyvs.control.plan import plan
-from pyvs.dataplane.state import apply, read_state
-from pyvs.model import FwdMethod, Protocol, RealServer, Scheduler, ServiceKey, VirtualService
+from pyvs.dataplane.state import read_state
+from pyvs.model import Scheduler
 from pyvs.model.enums import SvcFlag
 from pyvs.packet import abi
-from pyvs.packet.pipeline import mh_pick
-from pyvs.packet.tables import DirectorMaps
 from pyvs.sched.mh import TABLE_SIZE, hsiphash, mh_hash, mh_table
+from tests.unit.sched_replay import Step, clients, edits, pyvs_pick, replay
 
 IP = ipaddress.IPv4Address
-VIP = IP("10.2.2.3")
-REALS = [IP(f"10.3.3.{n}") for n in range(3, 9)]
 M = 4093
 HASH1 = (2654435761, 2654435761)  # ip_vs_mh.c's generate_hash_secret(), written out here on their own
 HASH2 = (2654446892, 2654446892)
@@ -130,53 +125,20 @@ class KernelMh:
         return IP(self.dests[index]["addr"])
 
 
-def _pyvs_pick(maps: DirectorMaps, client: IP, sport: int) -> IP | None:
-    state = read_state(maps)
-    svc = next(iter(state.services.values()))
-    key = abi.FlowKey(saddr=abi.be32(client), daddr=abi.be32(VIP), sport=socket.htons(sport),
-                      dport=socket.htons(80), proto=6)
-    picked = mh_pick(maps, svc, key)
-    return None if picked < 0 else abi.from_be32(state.reals[picked].addr)
-
-
-edits = st.lists(st.tuples(st.sampled_from(["add", "add", "edit", "delete"]), st.sampled_from(REALS),
-                           st.sampled_from([0, 1, 1, 2, 3, 7, 100, 3000])), min_size=1, max_size=10)
-clients = st.lists(st.tuples(st.integers(0, 2**32 - 1).map(IP), st.integers(1, 65535)), min_size=1,
-                   max_size=6)
-
-
 @settings(max_examples=60, deadline=None, derandomize=True, database=None)
-@given(port=st.booleans(), steps=edits, probes=clients)
-def test_pyvs_builds_and_reads_the_kernels_table(port: bool, steps: list[tuple[str, IP, int]],
+@given(port=st.booleans(), steps=edits([0, 1, 1, 2, 3, 7, 100, 3000], 10), probes=clients(6))
+def test_pyvs_builds_and_reads_the_kernels_table(port: bool, steps: list[Step],
                                                   probes: list[tuple[IP, int]]) -> None:
     model = KernelMh(port)
-    key = ServiceKey(Protocol.TCP, VIP, 80)
-    reals: list[RealServer] = []
-    maps = DirectorMaps.in_memory(max_services=4, max_reals=64)
-    for action, address, weight in steps:
-        present = any(r.address == address for r in reals)
-        if action == "add" and not present:
-            reals.append(RealServer(address, 80, weight, FwdMethod.TUNNEL))
-            model.add(address, weight)
-        elif action == "edit" and present:
-            reals = [RealServer(address, 80, weight, FwdMethod.TUNNEL) if r.address == address else r
-                     for r in reals]
-            model.edit(address, weight)
-        elif action == "delete" and present:
-            reals = [r for r in reals if r.address != address]
-            model.delete(address)
-        else:
-            continue
-        config = {key: VirtualService(key, Scheduler.MH, None, tuple(reals), SvcFlag.SCHED2 if port else 0)}
-        apply(plan(read_state(maps), config, lambda a: 1), maps)
-        svc = next(iter(read_state(maps).services.values()))
+    for maps in replay(steps, model, Scheduler.MH, SvcFlag.SCHED2 if port else 0):
+        state = read_state(maps)
+        svc = next(iter(state.services.values()))
         base = (svc.table * 2 + svc.bank) * M
-        ids = {i: abi.from_be32(r.addr) for i, r in read_state(maps).reals.items()}
         held = [maps.mh.get(ctypes.c_uint32(base + b)) if svc.sched_len else None for b in range(M)]
-        assert [None if h is None else int(ids[h.value]) for h in held] == [
-            None if i is None else model.dests[i]["addr"] for i in model.lookup]
+        assert [None if h is None else abi.from_be32(state.reals[h.value].addr) for h in held] == [
+            None if i is None else IP(model.dests[i]["addr"]) for i in model.lookup]
         for client, sport in probes:
-            assert _pyvs_pick(maps, client, sport) == model.schedule(client, sport), (client, sport)
+            assert pyvs_pick(maps, client, sport) == model.schedule(client, sport), (client, sport)
 
 
 def test_mh_moves_about_one_nth_when_one_of_n_goes_or_comes() -> None:

@@ -13,25 +13,18 @@ every pick.
 from __future__ import annotations
 
 import ipaddress
-import socket
 from dataclasses import dataclass, field
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from pyvs.control.plan import plan
-from pyvs.dataplane.state import apply, read_state
-from pyvs.model import FwdMethod, Protocol, RealServer, Scheduler, ServiceKey, VirtualService
+from pyvs.model import Scheduler
 from pyvs.model.enums import SvcFlag
-from pyvs.packet import abi
-from pyvs.packet.pipeline import table_pick
-from pyvs.packet.tables import DirectorMaps
 from pyvs.sched import slots
 from pyvs.sched.table import dh_table, sh_table
+from tests.unit.sched_replay import VIP, Step, clients, edits, pyvs_pick, replay
 
 IP = ipaddress.IPv4Address
-VIP = IP("10.2.2.3")
-REALS = [IP(f"10.3.3.{n}") for n in range(3, 9)]
 HEAD = -1  # the list head, which is no destination
 
 
@@ -106,49 +99,16 @@ class KernelHash:
         return None
 
 
-def _pyvs_pick(maps: DirectorMaps, client: IP, sport: int) -> IP | None:
-    svc = next(iter(read_state(maps).services.values()))
-    key = abi.FlowKey(saddr=abi.be32(client), daddr=abi.be32(VIP), sport=socket.htons(sport),
-                      dport=socket.htons(80), proto=6)
-    picked = table_pick(maps, svc, key)
-    return None if picked < 0 else abi.from_be32(read_state(maps).reals[picked].addr)
-
-
-edits = st.lists(st.tuples(st.sampled_from(["add", "add", "edit", "delete"]), st.sampled_from(REALS),
-                           st.sampled_from([0, 1, 1, 2, 3, 7, 100, 300])), min_size=1, max_size=12)
-clients = st.lists(st.tuples(st.integers(0, 2**32 - 1).map(IP), st.integers(1, 65535)), min_size=1,
-                   max_size=8)
-
-
 @settings(max_examples=300, deadline=None, derandomize=True, database=None)
 @given(scheduler=st.sampled_from([Scheduler.SH, Scheduler.DH]), fallback=st.booleans(), port=st.booleans(),
-       steps=edits, probes=clients)
+       steps=edits([0, 1, 1, 2, 3, 7, 100, 300], 12), probes=clients(8))
 def test_pyvs_places_clients_where_the_kernel_does(scheduler: Scheduler, fallback: bool, port: bool,
-                                                     steps: list[tuple[str, IP, int]],
-                                                     probes: list[tuple[IP, int]]) -> None:
+                                                     steps: list[Step], probes: list[tuple[IP, int]]) -> None:
     model = KernelHash(scheduler, fallback, port)
-    key = ServiceKey(Protocol.TCP, VIP, 80)
     flags = (SvcFlag.SCHED1 if fallback else 0) | (SvcFlag.SCHED2 if port else 0)
-    reals: list[RealServer] = []  # in the order they were added, as a Config holds them
-    maps = DirectorMaps.in_memory(max_services=4, max_reals=64)
-    for action, address, weight in steps:
-        present = any(r.address == address for r in reals)
-        if action == "add" and not present:
-            reals.append(RealServer(address, 80, weight, FwdMethod.TUNNEL))
-            model.add(address, weight)
-        elif action == "edit" and present:
-            reals = [RealServer(address, 80, weight, FwdMethod.TUNNEL) if r.address == address else r
-                     for r in reals]
-            model.edit(address, weight)
-        elif action == "delete" and present:
-            reals = [r for r in reals if r.address != address]
-            model.delete(address)
-        else:
-            continue
-        config = {key: VirtualService(key, scheduler, None, tuple(reals), flags)}
-        apply(plan(read_state(maps), config, lambda a: 1), maps)
+    for maps in replay(steps, model, scheduler, flags):
         for client, sport in probes + _aimed_at_unavailable(model, probes, port):
-            assert _pyvs_pick(maps, client, sport) == model.schedule(client, sport), (client, sport)
+            assert pyvs_pick(maps, client, sport) == model.schedule(client, sport), (client, sport)
 
 
 INVERSE = pow(2654435761, -1, 256)  # the multiplier is odd: every bucket has its addresses

@@ -151,6 +151,23 @@ static __always_inline __s64 schedule_real(const struct lb_svc *svc)
 	return *real_id;
 }
 
+/*
+ * available_real() - the real server id at @slot of the table @map (lb_sched
+ * or lb_mh), when it takes new connections (weight > 0); -1 otherwise.
+ */
+static __always_inline __s64 available_real(void *map, __u32 slot)
+{
+	__u32 *real_id = bpf_map_lookup_elem(map, &slot);
+	struct lb_real *real;
+
+	if (!real_id)
+		return -1;
+	real = bpf_map_lookup_elem(&lb_reals, real_id);
+	if (!real || real->weight == 0)
+		return -1;
+	return *real_id;
+}
+
 /* The sh and dh hash (ip_vs_sh_hashkey()): @addr and @port in host order. */
 static __always_inline __u32 table_hash(__u32 addr, __u32 port, __u32 offset)
 {
@@ -168,8 +185,7 @@ static __always_inline __u32 table_hash(__u32 addr, __u32 port, __u32 offset)
  */
 static __always_inline __s64 table_pick(const struct lb_svc *svc, const struct lb_flow_key *key)
 {
-	__u32 addr, port = 0, slot, *real_id;
-	struct lb_real *real;
+	__u32 addr, port = 0, slot;
 
 	if (svc->sched_len != LB_SCHED_SLOTS)
 		return -1;
@@ -181,13 +197,7 @@ static __always_inline __s64 table_pick(const struct lb_svc *svc, const struct l
 			port = bpf_ntohs(key->sport);
 	}
 	slot = (svc->id * 2 + (svc->bank & 1)) * LB_SCHED_SLOTS + table_hash(addr, port, 0);
-	real_id = bpf_map_lookup_elem(&lb_sched, &slot);
-	if (!real_id)
-		return -1;
-	real = bpf_map_lookup_elem(&lb_reals, real_id);
-	if (!real || real->weight == 0)
-		return -1;
-	return *real_id;
+	return available_real(&lb_sched, slot);
 }
 
 #define SIP_ROL(x, b) (((x) << (b)) | ((x) >> (64 - (b))))
@@ -227,8 +237,7 @@ static __always_inline __u32 mh_hash(__u32 value)
  */
 static __always_inline __s64 mh_pick(const struct lb_svc *svc, const struct lb_flow_key *key)
 {
-	__u32 port = 0, slot, *real_id;
-	struct lb_real *real;
+	__u32 port = 0, slot;
 
 	if (svc->sched_len != LB_MH_TABLE_SIZE)
 		return -1;
@@ -236,13 +245,7 @@ static __always_inline __s64 mh_pick(const struct lb_svc *svc, const struct lb_f
 		port = bpf_ntohs(key->sport);
 	slot = (svc->table * 2 + (svc->bank & 1)) * LB_MH_TABLE_SIZE +
 	       mh_hash(port + bpf_ntohl(key->saddr)) % LB_MH_TABLE_SIZE;
-	real_id = bpf_map_lookup_elem(&lb_mh, &slot);
-	if (!real_id)
-		return -1;
-	real = bpf_map_lookup_elem(&lb_reals, real_id);
-	if (!real || real->weight == 0)
-		return -1;
-	return *real_id;
+	return available_real(&lb_mh, slot);
 }
 
 /* schedule() - a real server for a new connection of @svc, by its scheduler; -1: none. */

@@ -49,7 +49,7 @@ from pyvs.packet.headers import (
     put_csum,
     trim_frame,
 )
-from pyvs.packet.tables import DecapMaps, DirectorMaps
+from pyvs.packet.tables import DecapMaps, DirectorMaps, MapHandle
 from pyvs.packet.verdict import Verdict
 from pyvs.sched import SCHED_SLOTS
 from pyvs.sched.mh import TABLE_SIZE as MH_TABLE_SIZE
@@ -174,6 +174,15 @@ def schedule_real(maps: DirectorMaps, svc: abi.Svc) -> int:
     return -1 if real_id is None else int(real_id.value)
 
 
+def available_real(maps: DirectorMaps, table: MapHandle[ctypes.c_uint32, ctypes.c_uint32], slot: int) -> int:
+    """The real server id at `slot` of `table` (sched or mh), if it takes new connections; -1 otherwise."""
+    real_id = table.get(U32(slot & 0xFFFFFFFF))
+    if real_id is None:
+        return -1
+    real = maps.reals.get(U32(real_id.value))
+    return int(real_id.value) if real is not None and real.weight > 0 else -1
+
+
 def table_pick(maps: DirectorMaps, svc: abi.Svc, key: abi.FlowKey) -> int:
     """The real server in the bucket of the service's sh or dh table for this flow,
     if it is available (weight > 0); -1 otherwise."""
@@ -186,12 +195,8 @@ def table_pick(maps: DirectorMaps, svc: abi.Svc, key: abi.FlowKey) -> int:
         address = socket.ntohl(key.saddr)
         if svc.flags & SvcFlag.SCHED2:
             port = socket.ntohs(key.sport)
-    slot = (svc.id * 2 + (svc.bank & 1)) * SCHED_SLOTS + sh_hash(address, port)
-    real_id = maps.sched.get(U32(slot))
-    if real_id is None:
-        return -1
-    real = maps.reals.get(U32(real_id.value))
-    return int(real_id.value) if real is not None and real.weight > 0 else -1
+    bucket = sh_hash(address, port)
+    return available_real(maps, maps.sched, (svc.id * 2 + (svc.bank & 1)) * SCHED_SLOTS + bucket)
 
 
 def mh_pick(maps: DirectorMaps, svc: abi.Svc, key: abi.FlowKey) -> int:
@@ -200,11 +205,7 @@ def mh_pick(maps: DirectorMaps, svc: abi.Svc, key: abi.FlowKey) -> int:
         return -1
     port = socket.ntohs(key.sport) if svc.flags & SvcFlag.SCHED2 else 0
     bucket = mh_hash(socket.ntohl(key.saddr), port) % MH_TABLE_SIZE
-    real_id = maps.mh.get(U32(((svc.table * 2 + (svc.bank & 1)) * MH_TABLE_SIZE + bucket) & 0xFFFFFFFF))
-    if real_id is None:
-        return -1
-    real = maps.reals.get(U32(real_id.value))
-    return int(real_id.value) if real is not None and real.weight > 0 else -1
+    return available_real(maps, maps.mh, (svc.table * 2 + (svc.bank & 1)) * MH_TABLE_SIZE + bucket)
 
 
 def schedule(maps: DirectorMaps, svc: abi.Svc, key: abi.FlowKey) -> int:
