@@ -56,6 +56,7 @@ MAX_SERVICES, MAX_REALS, MAX_FLOWS = 8, 24, 4096
 VIPS = ["10.2.2.3", "10.2.2.4"]
 PORTS = [80, 53, 443]
 CLIENTS = ["10.1.1.1", "10.1.1.2", "192.0.2.7"]
+NETMASKS = ["255.255.255.255", "255.255.255.0", "255.0.0.0"]  # -M: the first two clients share a /24
 REALS = ["10.3.3.3", "10.3.3.4", "10.4.4.4", "10.5.5.5", "10.6.6.6", "10.7.7.7"]
 AGES_S = [0.5, 5, 30, 90, 200, 500, 1000]  # at least 5 s from every timeout (2, 10, 60, 120, 300, 900)
 U32 = ctypes.c_uint32
@@ -90,7 +91,9 @@ def configs(draw: st.DrawFn) -> Config:
                                  FwdMethod.TUNNEL) for a in addrs)
         persistence = draw(st.sampled_from([None, None, 60, 300]))
         flags = draw(st.sampled_from([0, 0, SvcFlag.SCHED1, SvcFlag.SCHED2, SvcFlag.SCHED1 | SvcFlag.SCHED2]))
-        config[key] = VirtualService(key, draw(st.sampled_from(list(Scheduler))), persistence, reals, flags)
+        netmask = ipaddress.IPv4Address(draw(st.sampled_from(NETMASKS)))
+        config[key] = VirtualService(key, draw(st.sampled_from(list(Scheduler))), persistence, reals, flags,
+                                     netmask)
     return config
 
 

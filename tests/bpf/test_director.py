@@ -418,3 +418,17 @@ def test_mh_sends_each_client_to_the_real_server_of_its_bucket(director: Directo
     expected = [str(ipaddress.IPv4Address(listed[table[b]][0])) for b in buckets]
     assert _picks(director, CLIENTS) == expected
     assert 0.6 < expected.count(REAL2) / len(expected) < 0.9  # about 3 in 4
+
+
+def test_persistence_netmask_keeps_a_clients_subnet_on_one_real_server(director: Director) -> None:
+    key = director.add_service(reals=((REAL1, 1), (REAL2, 1)))
+    service = director.dataplane.read()[key]
+    director.apply({key: dataclasses.replace(service, persistence_timeout=300,
+                                             netmask=ipaddress.IPv4Address("255.255.255.0"))})
+    subnet = [f"10.1.7.{n}" for n in range(1, 41)]
+    assert len(set(_picks(director, subnet))) == 1  # rr would alternate: the /24 has one template
+    other = [f"10.1.8.{n}" for n in range(1, 41)]
+    assert len(set(_picks(director, other))) == 1
+    assert {_picks(director, subnet[:1])[0], _picks(director, other[:1])[0]} == {REAL1, REAL2}
+    templates = [c for c in director.dataplane.connections() if c.client[1] == 0]
+    assert sorted(str(c.client[0]) for c in templates) == ["10.1.7.0", "10.1.8.0"]

@@ -635,3 +635,16 @@ def test_editing_a_service_without_b_clears_its_flags(dp: MemoryDataplane) -> No
     ok(dp, "-A -t 10.2.2.3:80 -s sh -b sh-port")
     ok(dp, "-E -t 10.2.2.3:80 -s sh")  # the kernel takes the flags the command gives: none
     assert ok(dp, "-S -n") == "-A -t 10.2.2.3:80 -s sh\n"
+
+
+def test_persistence_netmask_is_listed_and_saved_as_ipvsadm_prints_it(dp: MemoryDataplane) -> None:
+    ok(dp, "-A -t 10.2.2.3:80 -s rr -p 60 -M 255.255.255.0")
+    ok(dp, "-A -t 10.2.2.4:80 -s rr -M 255.255.0.0")  # kept, but shown only with -p, as ipvsadm does
+    assert ok(dp, "-L -n").splitlines()[3:] == [
+        "TCP  10.2.2.3:80 rr persistent 60 mask 255.255.255.0",
+        "TCP  10.2.2.4:80 rr",
+    ]
+    saved = ok(dp, "-S -n")
+    assert saved.splitlines() == ["-A -t 10.2.2.3:80 -s rr -p 60 -M 255.255.255.0", "-A -t 10.2.2.4:80 -s rr"]
+    ok(dp, "-E -t 10.2.2.3:80 -s rr -p 60")  # -E without -M: back to one template per client
+    assert ok(dp, "-S -n").splitlines()[0] == "-A -t 10.2.2.3:80 -s rr -p 60"

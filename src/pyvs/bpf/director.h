@@ -84,13 +84,13 @@ static __always_inline struct lb_real *select_flow(struct lb_flow_key *key,
 		flow->last_seen_ns = now;
 		if (tcp)
 			flow->state = tcp_next_state(flow->state, tcp);
-		persist_lookup(svc, key->saddr, now);
+		persist_lookup(svc, key->saddr & svc->netmask, now);
 		*new_conn = 0;
 		*real_id_out = real_id;
 		return bpf_map_lookup_elem(&lb_reals, &real_id);
 	}
 
-	tpl = persist_lookup(svc, key->saddr, now);
+	tpl = persist_lookup(svc, key->saddr & svc->netmask, now);
 	if (tpl) {
 		real_id = tpl->real_id;
 	} else {
@@ -103,7 +103,7 @@ static __always_inline struct lb_real *select_flow(struct lb_flow_key *key,
 	if (!real || real->gen == 0 || real->svc_id != svc->id)
 		return NULL;
 	if (!tpl)
-		persist_record(svc, key->saddr, real_id, real->gen, now);
+		persist_record(svc, key->saddr & svc->netmask, real_id, real->gen, now);
 	fresh.last_seen_ns = now;
 	fresh.real_id = real_id;
 	fresh.real_gen = real->gen;

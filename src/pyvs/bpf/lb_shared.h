@@ -119,8 +119,10 @@ struct lb_svc {
 	__u32 sched_state;	/* rr: real id of the cursor (~0: list head); wrr: current weight */
 	/* sh, dh: lb_sched's bank holds the kernel's 256-bucket table of real ids */
 	__u32 table;		/* mh: the service's place in lb_mh (its table's slot) */
+	__be32 netmask;		/* persistence granularity (ipvsadm -M): a template is per
+				 * client address & netmask; ~0 by default */
 };
-_Static_assert(sizeof(struct lb_svc) == 28, "lb_svc ABI");
+_Static_assert(sizeof(struct lb_svc) == 32, "lb_svc ABI");
 
 /* Value of lb_reals, indexed by real server id. */
 struct lb_real {

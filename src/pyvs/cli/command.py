@@ -194,6 +194,7 @@ class Command:
     scheduler: str | None = None
     persistence: int | None = None
     sched_flags: int = 0
+    netmask: ipaddress.IPv4Address | None = None
     real_address: ipaddress.IPv4Address | None = None
     real_port: int = 0
     fwd: FwdMethod = FwdMethod.DROUTE

@@ -26,7 +26,7 @@ from pyvs.control import config as edits
 from pyvs.control.config import Config
 from pyvs.model.enums import FwdMethod, Scheduler, SvcFlag
 from pyvs.model.errors import NoSuchService, ServiceExists
-from pyvs.model.service import RealServer, ServiceKey, VirtualService
+from pyvs.model.service import ALL_ONES, RealServer, ServiceKey, VirtualService
 
 SUPPORTED_SCHEDULERS: Final[Mapping[str, Scheduler]] = {scheduler.label: scheduler for scheduler in Scheduler}
 
@@ -105,6 +105,7 @@ def _service(command: Command, key: ServiceKey) -> VirtualService:
         scheduler=scheduler(command.scheduler),
         persistence_timeout=command.persistence,
         sched_flags=command.sched_flags,
+        netmask=command.netmask or ALL_ONES,
     )
 
 

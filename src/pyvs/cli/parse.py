@@ -106,7 +106,7 @@ WORDS: Final[tuple[Word, ...]] = (
     _opt("scheduler", "s", _REQ, Opt.SCHEDULER, "scheduler",
          "one of rr|wrr|sh|dh|mh (the default, wlc, is not supported yet)"),
     _opt("persistent", "p", _OPT_ARG, Opt.PERSISTENT, "[timeout]", "persistent service (timeout 300)"),
-    _opt("netmask", "M", _REQ, Opt.NETMASK, "netmask", "persistent granularity mask: not supported yet"),
+    _opt("netmask", "M", _REQ, Opt.NETMASK, "netmask", "persistent granularity mask"),
     _opt("real-server", "r", _REQ, Opt.SERVER, "server-address", "server-address is host (and port)"),
     _opt("ipip", "i", _NONE, Opt.FORWARD, "", "ipip encapsulation (tunneling), required"),
     _opt("gatewaying", "g", _NONE, Opt.FORWARD, "", "gatewaying (direct routing): not supported"),
@@ -518,7 +518,6 @@ def _check_tunnel(tun_type: str, options: set[Opt]) -> None:
 
 # What pyvs refuses once ipvsadm would have accepted the command line: option -> what to say.
 _NOT_YET: Final[Mapping[Opt, str]] = {
-    Opt.NETMASK: "option --netmask (-M) is not supported yet",
     Opt.U_THRESHOLD: "option --u-threshold (-x) is not supported yet",
     Opt.L_THRESHOLD: "option --l-threshold (-y) is not supported yet",
     Opt.ONE_PACKET: "option --ops (-o) is not supported yet",
@@ -574,6 +573,7 @@ def _command(draft: _Draft) -> Command:
         scheduler=draft.scheduler,
         persistence=draft.persistence,
         sched_flags=draft.sched_flags,
+        netmask=draft.netmask,
         real_address=draft.real_address,
         real_port=draft.real_port,
         fwd=draft.fwd,

@@ -27,7 +27,7 @@ from typing import Final
 from pyvs.cli.address import NUMERIC, Namer
 from pyvs.cli.sched_flags import sched_flags_words
 from pyvs.model.enums import SCHED_FLAGS_MASK, FlowState, FwdMethod, Protocol
-from pyvs.model.service import VirtualService
+from pyvs.model.service import ALL_ONES, VirtualService
 from pyvs.model.status import Connection, Counters, RealStatus, ServiceStatus
 
 IPVS_VERSION = "1.2.1"  # the kernel IPVS version ipvsadm prints in the header
@@ -177,6 +177,8 @@ def rules(status: ServiceStatus, namer: Namer) -> list[str]:
     key = service.key
     svc = f"{_PROTOCOL_SWITCH[key.protocol]} {addrport(key.address, key.port, key.protocol, namer)}"
     persistent = "" if service.persistence_timeout is None else f" -p {service.persistence_timeout}"
+    if service.persistence_timeout is not None and service.netmask != ALL_ONES:
+        persistent += f" -M {service.netmask}"
     if service.sched_flags & SCHED_FLAGS_MASK:
         persistent += f" -b {sched_flags_words(service.scheduler.label, service.sched_flags)}"
     lines = [f"-A {svc} -s {service.scheduler.label}{persistent}"]
@@ -247,6 +249,8 @@ def _flags(service: VirtualService) -> str:
         text += f" ({sched_flags_words(service.scheduler.label, service.sched_flags)})"
     if service.persistence_timeout is not None:
         text += f" persistent {service.persistence_timeout}"
+        if service.netmask != ALL_ONES:
+            text += f" mask {service.netmask}"
     return text
 
 

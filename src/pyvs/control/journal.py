@@ -35,7 +35,7 @@ def dumps(config: Config) -> str:
     services = [{
         "protocol": int(s.key.protocol), "address": str(s.key.address), "port": s.key.port,
         "scheduler": int(s.scheduler), "persistence_timeout": s.persistence_timeout,
-        "sched_flags": s.sched_flags,
+        "sched_flags": s.sched_flags, "netmask": str(s.netmask),
         "reals": [[name(r.address), r.port, r.weight, int(r.fwd)] for r in s.reals],
     } for s in config.values()]
     return json.dumps({"version": VERSION, "services": services}, separators=(",", ":"))
@@ -52,5 +52,6 @@ def loads(text: str) -> Config:
         reals = tuple(RealServer(ipaddress.IPv4Address(a), int(p), int(w), FwdMethod(f))
                       for a, p, w, f in s["reals"])
         config[key] = VirtualService(key, Scheduler(s["scheduler"]), s["persistence_timeout"], reals,
-                                     int(s.get("sched_flags", 0)))
+                                     int(s.get("sched_flags", 0)),
+                                     ipaddress.IPv4Address(s.get("netmask", "255.255.255.255")))
     return config

@@ -139,7 +139,8 @@ def config_of(state: MapState) -> Config:
         timeout = value.timeout if value.flags & SvcFlag.PERSISTENT else None
         reals = tuple(state.reals[i].to_model() for i in by_svc.get(value.id, []))
         flags = value.flags & SCHED_FLAGS_MASK
-        config[key] = VirtualService(key, Scheduler(value.sched), timeout, reals, flags)
+        config[key] = VirtualService(key, Scheduler(value.sched), timeout, reals, flags,
+                                     abi.from_be32(value.netmask))
     return config
 
 
@@ -298,7 +299,7 @@ class _Planner:
         self.phases[_Phase.POSITIONS].append(Put("sched_pos", U32(svc_id), U32(start)))
         value = abi.Svc(id=svc_id, sched=int(service.scheduler), bank=bank, sched_len=len(sequence),
                         sched_start=start, sched_state=sched_state.encode(service.scheduler),
-                        table=table_slot)
+                        table=table_slot, netmask=abi.be32(service.netmask))
         value.flags = service.sched_flags & SCHED_FLAGS_MASK
         if service.persistence_timeout is not None:
             value.flags |= SvcFlag.PERSISTENT

@@ -14,6 +14,7 @@ from pyvs.model.errors import ConfigError
 
 MAX_WEIGHT = 65535  # IPVS's limit for -w
 DEFAULT_PERSISTENCE_TIMEOUT = 300  # seconds, ipvsadm's default for a bare -p
+ALL_ONES = ipaddress.IPv4Address("255.255.255.255")  # ipvsadm's default -M: one template per client
 
 
 @dataclass(frozen=True, slots=True, order=True)
@@ -66,6 +67,7 @@ class VirtualService:
     persistence_timeout: int | None = None
     reals: tuple[RealServer, ...] = field(default=())
     sched_flags: int = 0
+    netmask: ipaddress.IPv4Address = ALL_ONES  # persistence granularity (-M)
 
     def real(self, address: ipaddress.IPv4Address, port: int) -> RealServer | None:
         for real in self.reals:

@@ -61,6 +61,7 @@ class Svc(ctypes.Structure):
         ("sched_start", _u32),
         ("sched_state", _u32),
         ("table", _u32),
+        ("netmask", _u32),
     ]
 
 

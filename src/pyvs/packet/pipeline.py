@@ -227,11 +227,11 @@ def select_flow(maps: DirectorMaps, key: abi.FlowKey, svc: abi.Svc, tcp_flags: i
         if tcp_flags is not None:
             flow.state = tcp_next_state(flow.state, tcp_flags)
         maps.flows.put(key, flow)
-        persist_lookup(maps, svc, key.saddr, now)
+        persist_lookup(maps, svc, key.saddr & svc.netmask, now)
         real = maps.reals.get(U32(flow.real_id))
         return (real, flow.real_id, 0) if real is not None else None
 
-    tpl = persist_lookup(maps, svc, key.saddr, now)
+    tpl = persist_lookup(maps, svc, key.saddr & svc.netmask, now)
     if tpl is not None:
         real_id = tpl.real_id
     else:
@@ -243,7 +243,7 @@ def select_flow(maps: DirectorMaps, key: abi.FlowKey, svc: abi.Svc, tcp_flags: i
     if real is None or real.gen == 0 or real.svc_id != svc.id:
         return None
     if tpl is None:
-        persist_record(maps, svc, key.saddr, real_id, real.gen, now)
+        persist_record(maps, svc, key.saddr & svc.netmask, real_id, real.gen, now)
     state = tcp_next_state(FlowState.NONE, tcp_flags) if tcp_flags is not None else FlowState.UDP
     maps.flows.put(key, abi.Flow(last_seen_ns=now, real_id=real_id, real_gen=real.gen, svc_id=svc.id,
                                  state=state))
