@@ -93,7 +93,7 @@ def configs(draw: st.DrawFn) -> Config:
         flags = draw(st.sampled_from([0, 0, SvcFlag.SCHED1, SvcFlag.SCHED2, SvcFlag.SCHED1 | SvcFlag.SCHED2]))
         netmask = ipaddress.IPv4Address(draw(st.sampled_from(NETMASKS)))
         config[key] = VirtualService(key, draw(st.sampled_from(list(Scheduler))), persistence, reals, flags,
-                                     netmask)
+                                     netmask, udp and draw(st.booleans()))
     return config
 
 

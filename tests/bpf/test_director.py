@@ -432,3 +432,13 @@ def test_persistence_netmask_keeps_a_clients_subnet_on_one_real_server(director:
     assert {_picks(director, subnet[:1])[0], _picks(director, other[:1])[0]} == {REAL1, REAL2}
     templates = [c for c in director.dataplane.connections() if c.client[1] == 0]
     assert sorted(str(c.client[0]) for c in templates) == ["10.1.7.0", "10.1.8.0"]
+
+
+def test_one_packet_scheduling_schedules_every_udp_packet_and_keeps_no_flow(director: Director) -> None:
+    key = director.add_service(port=53, udp=True, reals=((REAL1, 1), (REAL2, 1)))
+    director.apply({key: dataclasses.replace(director.dataplane.read()[key], one_packet=True)})
+    picks = [Ether(director.run(client_frame(udp=True, dport=53, sport=5353))[1])[IP].dst for _ in range(4)]
+    assert picks == [REAL2, REAL1, REAL2, REAL1]  # the same 5-tuple, scheduled afresh each time
+    assert director.dataplane.connections() == []
+    [status] = director.dataplane.status()
+    assert status.stats.conns == 4  # a connection per packet, as IPVS counts them

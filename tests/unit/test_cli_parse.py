@@ -513,7 +513,6 @@ def test_sched_flags(line: str, flags: int, error: str | None) -> None:
         ("-a -t 10.2.2.3:80 -r 10.3.3.3 -i --tun-type gre --tun-csum --tun-nocsum",
          "The option 'tun-csum' conflicts with the 'tun-nocsum' option in the 'gre' tunnel type"),
         # then pyvs's own refusals, only for command lines ipvsadm takes
-        ("-A -u 10.2.2.3:53 -s rr -o", "pyvsadm: option --ops (-o) is not supported yet"),
         ("-A -t 10.2.2.3:80 -s rr --pe sip",
          "pyvsadm: option --pe is not supported: pyvs has no persistence engine (sip is not planned)"),
         ("-A --sctp-service 10.2.2.3:80 -s rr", "pyvsadm: option --sctp-service is not supported yet"),

@@ -648,3 +648,12 @@ def test_persistence_netmask_is_listed_and_saved_as_ipvsadm_prints_it(dp: Memory
     assert saved.splitlines() == ["-A -t 10.2.2.3:80 -s rr -p 60 -M 255.255.255.0", "-A -t 10.2.2.4:80 -s rr"]
     ok(dp, "-E -t 10.2.2.3:80 -s rr -p 60")  # -E without -M: back to one template per client
     assert ok(dp, "-S -n").splitlines()[0] == "-A -t 10.2.2.3:80 -s rr -p 60"
+
+
+def test_one_packet_scheduling_is_listed_and_saved_as_ipvsadm_prints_it(dp: MemoryDataplane) -> None:
+    ok(dp, "-A -u 10.2.2.3:53 -s rr -o -p 60 -M 255.255.0.0 -b flag-2")
+    assert ok(dp, "-L -n").splitlines()[3:] == [
+        "UDP  10.2.2.3:53 rr (flag-2) persistent 60 mask 255.255.0.0 ops"]
+    assert ok(dp, "-S -n") == "-A -u 10.2.2.3:53 -s rr -p 60 -M 255.255.0.0 -o -b flag-2\n"
+    assert refused(dp, "-E -t 10.2.2.3:80 -s rr -o") == (
+        2, "One-Packet Scheduling is only for UDP virtual services\n")

@@ -109,7 +109,9 @@ static __always_inline struct lb_real *select_flow(struct lb_flow_key *key,
 	fresh.real_gen = real->gen;
 	fresh.svc_id = svc->id;
 	fresh.state = tcp ? tcp_next_state(LB_FLOW_NONE, tcp) : LB_FLOW_UDP;
-	if (bpf_map_update_elem(&lb_flows, key, &fresh, BPF_ANY))
+	/* One-packet scheduling (-o, UDP): like IPVS, a connection per packet, never kept. */
+	if (!(svc->flags & LB_SVC_F_ONEPACKET && !tcp) &&
+	    bpf_map_update_elem(&lb_flows, key, &fresh, BPF_ANY))
 		return NULL;
 	*new_conn = 1;
 	*real_id_out = real_id;

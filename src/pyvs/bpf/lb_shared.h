@@ -37,6 +37,7 @@ enum lb_fwd_method {
 /* Flags of a service, valued as IPVS's IP_VS_SVC_F_*. */
 enum lb_svc_flag {
 	LB_SVC_F_PERSISTENT = 0x01,
+	LB_SVC_F_ONEPACKET = 0x04,	/* UDP: every packet scheduled on its own, no flow kept (-o) */
 	LB_SVC_F_SCHED1 = 0x08,		/* sh, mh: fall back to another bucket (sh-, mh-fallback) */
 	LB_SVC_F_SCHED2 = 0x10,		/* sh, mh: hash the client's port too (sh-, mh-port) */
 	LB_SVC_F_SCHED3 = 0x20,

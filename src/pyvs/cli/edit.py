@@ -14,7 +14,7 @@ import ipaddress
 from collections.abc import Callable, Mapping
 from typing import Final
 
-from pyvs.cli.command import DEFAULT_SCHEDULER, Cmd, Command
+from pyvs.cli.command import DEFAULT_SCHEDULER, Cmd, Command, Opt
 from pyvs.cli.errors import (
     INVALID_OPERATION,
     SCHEDULER_NOT_FOUND,
@@ -106,6 +106,7 @@ def _service(command: Command, key: ServiceKey) -> VirtualService:
         persistence_timeout=command.persistence,
         sched_flags=command.sched_flags,
         netmask=command.netmask or ALL_ONES,
+        one_packet=command.has(Opt.ONE_PACKET),
     )
 
 

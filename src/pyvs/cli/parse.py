@@ -132,7 +132,7 @@ WORDS: Final[tuple[Word, ...]] = (
     _opt("nosort", None, _NONE, Opt.NOSORT, "", "disable sorting output of service/server entries: "
          "not supported yet"),
     _opt("sort", None, _NONE, None, "", "does nothing, for backwards compatibility"),
-    _opt("ops", "o", _NONE, Opt.ONE_PACKET, "", "one-packet scheduling: not supported yet"),
+    _opt("ops", "o", _NONE, Opt.ONE_PACKET, "", "one-packet scheduling (UDP)"),
     _opt("numeric", "n", _NONE, Opt.NUMERIC, "", "numeric output of addresses and ports"),
     _opt("sched-flags", "b", _REQ, Opt.SCHED_FLAGS, "flags", "scheduler flags (comma-separated)"),
     _opt("pe", None, _REQ, Opt.PE, "engine", "alternate persistence engine: not supported"),
@@ -520,7 +520,6 @@ def _check_tunnel(tun_type: str, options: set[Opt]) -> None:
 _NOT_YET: Final[Mapping[Opt, str]] = {
     Opt.U_THRESHOLD: "option --u-threshold (-x) is not supported yet",
     Opt.L_THRESHOLD: "option --l-threshold (-y) is not supported yet",
-    Opt.ONE_PACKET: "option --ops (-o) is not supported yet",
     Opt.PE: "option --pe is not supported: pyvs has no persistence engine (sip is not planned)",
     Opt.TIMEOUT: "option --timeout is not supported yet",
     Opt.DAEMON: "option --daemon is not supported: pyvs has no sync daemon",

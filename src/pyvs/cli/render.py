@@ -179,6 +179,8 @@ def rules(status: ServiceStatus, namer: Namer) -> list[str]:
     persistent = "" if service.persistence_timeout is None else f" -p {service.persistence_timeout}"
     if service.persistence_timeout is not None and service.netmask != ALL_ONES:
         persistent += f" -M {service.netmask}"
+    if service.one_packet:
+        persistent += " -o"
     if service.sched_flags & SCHED_FLAGS_MASK:
         persistent += f" -b {sched_flags_words(service.scheduler.label, service.sched_flags)}"
     lines = [f"-A {svc} -s {service.scheduler.label}{persistent}"]
@@ -251,6 +253,8 @@ def _flags(service: VirtualService) -> str:
         text += f" persistent {service.persistence_timeout}"
         if service.netmask != ALL_ONES:
             text += f" mask {service.netmask}"
+    if service.one_packet:
+        text += " ops"
     return text
 
 

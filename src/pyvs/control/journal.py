@@ -35,7 +35,7 @@ def dumps(config: Config) -> str:
     services = [{
         "protocol": int(s.key.protocol), "address": str(s.key.address), "port": s.key.port,
         "scheduler": int(s.scheduler), "persistence_timeout": s.persistence_timeout,
-        "sched_flags": s.sched_flags, "netmask": str(s.netmask),
+        "sched_flags": s.sched_flags, "netmask": str(s.netmask), "one_packet": s.one_packet,
         "reals": [[name(r.address), r.port, r.weight, int(r.fwd)] for r in s.reals],
     } for s in config.values()]
     return json.dumps({"version": VERSION, "services": services}, separators=(",", ":"))
@@ -53,5 +53,6 @@ def loads(text: str) -> Config:
                       for a, p, w, f in s["reals"])
         config[key] = VirtualService(key, Scheduler(s["scheduler"]), s["persistence_timeout"], reals,
                                      int(s.get("sched_flags", 0)),
-                                     ipaddress.IPv4Address(s.get("netmask", "255.255.255.255")))
+                                     ipaddress.IPv4Address(s.get("netmask", "255.255.255.255")),
+                                     bool(s.get("one_packet", False)))
     return config

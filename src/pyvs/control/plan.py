@@ -140,7 +140,7 @@ def config_of(state: MapState) -> Config:
         reals = tuple(state.reals[i].to_model() for i in by_svc.get(value.id, []))
         flags = value.flags & SCHED_FLAGS_MASK
         config[key] = VirtualService(key, Scheduler(value.sched), timeout, reals, flags,
-                                     abi.from_be32(value.netmask))
+                                     abi.from_be32(value.netmask), bool(value.flags & SvcFlag.ONEPACKET))
     return config
 
 
@@ -301,6 +301,8 @@ class _Planner:
                         sched_start=start, sched_state=sched_state.encode(service.scheduler),
                         table=table_slot, netmask=abi.be32(service.netmask))
         value.flags = service.sched_flags & SCHED_FLAGS_MASK
+        if service.one_packet:
+            value.flags |= SvcFlag.ONEPACKET
         if service.persistence_timeout is not None:
             value.flags |= SvcFlag.PERSISTENT
             value.timeout = service.persistence_timeout

@@ -53,6 +53,7 @@ class SvcFlag(enum.IntEnum):
     """Flags of a service, valued as IPVS's IP_VS_SVC_F_* (lb_svc_flag)."""
 
     PERSISTENT = 0x01
+    ONEPACKET = 0x04  # ipvsadm -o
     SCHED1 = 0x08  # sh-fallback, mh-fallback (flag-1)
     SCHED2 = 0x10  # sh-port, mh-port (flag-2)
     SCHED3 = 0x20  # flag-3

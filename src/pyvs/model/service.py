@@ -68,6 +68,7 @@ class VirtualService:
     reals: tuple[RealServer, ...] = field(default=())
     sched_flags: int = 0
     netmask: ipaddress.IPv4Address = ALL_ONES  # persistence granularity (-M)
+    one_packet: bool = False  # -o: UDP packets scheduled one by one
 
     def real(self, address: ipaddress.IPv4Address, port: int) -> RealServer | None:
         for real in self.reals:

@@ -245,8 +245,9 @@ def select_flow(maps: DirectorMaps, key: abi.FlowKey, svc: abi.Svc, tcp_flags: i
     if tpl is None:
         persist_record(maps, svc, key.saddr & svc.netmask, real_id, real.gen, now)
     state = tcp_next_state(FlowState.NONE, tcp_flags) if tcp_flags is not None else FlowState.UDP
-    maps.flows.put(key, abi.Flow(last_seen_ns=now, real_id=real_id, real_gen=real.gen, svc_id=svc.id,
-                                 state=state))
+    if not (svc.flags & SvcFlag.ONEPACKET and tcp_flags is None):  # -o: no flow kept
+        maps.flows.put(key, abi.Flow(last_seen_ns=now, real_id=real_id, real_gen=real.gen, svc_id=svc.id,
+                                     state=state))
     return real, real_id, 1
 
 
