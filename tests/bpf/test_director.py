@@ -442,3 +442,13 @@ def test_one_packet_scheduling_schedules_every_udp_packet_and_keeps_no_flow(dire
     assert director.dataplane.connections() == []
     [status] = director.dataplane.status()
     assert status.stats.conns == 4  # a connection per packet, as IPVS counts them
+
+
+def test_persistent_conn_counts_each_real_servers_live_templates(director: Director) -> None:
+    key = director.add_service(reals=((REAL1, 1), (REAL2, 1)))
+    director.apply({key: dataclasses.replace(director.dataplane.read()[key], persistence_timeout=300)})
+    picks = _picks(director, ["10.1.5.1", "10.1.5.2", "10.1.5.3"])
+    [status] = director.dataplane.status()
+    counts = {str(r.real.address): r.persistent_conns for r in status.reals}
+    assert counts == {REAL1: picks.count(REAL1), REAL2: picks.count(REAL2)}
+    assert sum(counts.values()) == 3

@@ -279,7 +279,6 @@ SEEDED_ERRORS = [
         "The option 'service-address' conflicts with the 'connection' option in the 'list' command\n",
     ),
     ("-S -n -c", 2, "Illegal 'connection' option with the 'save' command\n"),
-    ("-L -n -c --persistent-conn", 2, "pyvsadm: option --persistent-conn is not supported yet\n"),
     ("-L -n --rate", 2, "pyvsadm: --rate is not supported yet\n"),
     ("-L -n --bogus", 255, "--bogus: unknown option\n"),
     ("-n -L", 255, "Try `pyvsadm -h' or 'pyvsadm --help' for more information.\n"),
@@ -657,3 +656,27 @@ def test_one_packet_scheduling_is_listed_and_saved_as_ipvsadm_prints_it(dp: Memo
     assert ok(dp, "-S -n") == "-A -u 10.2.2.3:53 -s rr -p 60 -M 255.255.0.0 -o -b flag-2\n"
     assert refused(dp, "-E -t 10.2.2.3:80 -s rr -o") == (
         2, "One-Packet Scheduling is only for UDP virtual services\n")
+
+
+def test_the_other_listings_as_ipvsadm_prints_them(seeded: MemoryDataplane) -> None:
+    assert ok(seeded, "-L -n --thresholds") == (
+        "IP Virtual Server version 1.2.1 (size=4096)\n"
+        "Prot LocalAddress:Port            Uthreshold Lthreshold ActiveConn InActConn \n"
+        "  -> RemoteAddress:Port\n"
+        "TCP  10.2.2.3:80 rr\n"
+        "  -> 10.3.3.3:80                  0          0          0          0         \n"
+    )
+    assert ok(seeded, "-L -n --persistent-conn") == (
+        "IP Virtual Server version 1.2.1 (size=4096)\n"
+        "Prot LocalAddress:Port            Weight    PersistConn ActiveConn InActConn \n"
+        "  -> RemoteAddress:Port\n"
+        "TCP  10.2.2.3:80 rr\n"
+        "  -> 10.3.3.3:80                  1         0           0          0         \n"
+    )
+    assert ok(seeded, "-L --timeout") == "Timeout (tcp tcpfin udp): 900 120 300\n"
+    assert ok(seeded, "-L --daemon") == ""  # no sync daemon runs
+    assert ok(seeded, "-L -n -c --persistent-conn") == (
+        "IPVS connection entries\n"
+        "pro expire state       source             virtual            "
+        "destination        pe name          pe_data\n"
+    )

@@ -27,9 +27,18 @@ from pyvs.cli.command import Cmd, Command, Opt
 from pyvs.cli.edit import apply
 from pyvs.cli.errors import EXIT_LIST, CliError, exit_status, message
 from pyvs.cli.parse import DEFAULT_PROGRAM, command_help, option_help, parse
-from pyvs.cli.render import IPVS_VERSION, ListFormat, list_all, list_connections, list_service, save
+from pyvs.cli.render import (
+    IPVS_VERSION,
+    ListFormat,
+    list_all,
+    list_connections,
+    list_service,
+    list_timeouts,
+    save,
+)
 from pyvs.cli.restore import RestoreError, restore, rule_words
 from pyvs.dataplane.base import Dataplane
+from pyvs.model.enums import FLOW_TIMEOUT_S, FlowState
 from pyvs.model.errors import LbError, NoSuchService
 
 if TYPE_CHECKING:
@@ -128,12 +137,22 @@ def _list(context: _Context) -> int:
     command = context.command
     dataplane = context.plane()
     if command.has(Opt.CONNECTION):
-        context.stdout.write(list_connections(dataplane.connections(), _namer(context)))
+        context.stdout.write(list_connections(dataplane.connections(), _namer(context),
+                                              command.has(Opt.PERSISTENT_CONN)))
+        return 0
+    if command.has(Opt.DAEMON):
+        return 0  # ipvsadm lists the running sync daemons: pyvs has none
+    if command.service is None and command.has(Opt.TIMEOUT):
+        timeouts = FLOW_TIMEOUT_S  # IPVS's defaults, which pyvs does not let --set change yet
+        context.stdout.write(list_timeouts(timeouts[FlowState.ESTABLISHED], timeouts[FlowState.FIN_WAIT],
+                                           timeouts[FlowState.UDP]))
         return 0
     fmt = ListFormat(
         stats=command.has(Opt.STATS),
         exact=command.has(Opt.EXACT),
         tun_info=command.has(Opt.TUN_INFO),
+        thresholds=command.has(Opt.THRESHOLDS),
+        persistent_conn=command.has(Opt.PERSISTENT_CONN),
     )
     statuses = dataplane.status()
     namer = _namer(context)

@@ -120,14 +120,13 @@ WORDS: Final[tuple[Word, ...]] = (
     _opt("u-threshold", "x", _REQ, Opt.U_THRESHOLD, "uthreshold", "upper threshold: not supported yet"),
     _opt("l-threshold", "y", _REQ, Opt.L_THRESHOLD, "lthreshold", "lower threshold: not supported yet"),
     _opt("connection", "c", _NONE, Opt.CONNECTION, "", "output of current IPVS connections"),
-    _opt("timeout", None, _NONE, Opt.TIMEOUT, "", "output of timeout (tcp tcpfin udp): not supported yet"),
-    _opt("daemon", None, _NONE, Opt.DAEMON, "", "output of daemon information: not supported"),
+    _opt("timeout", None, _NONE, Opt.TIMEOUT, "", "output of timeout (tcp tcpfin udp)"),
+    _opt("daemon", None, _NONE, Opt.DAEMON, "", "output of daemon information (pyvs has none)"),
     _opt("stats", None, _NONE, Opt.STATS, "", "output of statistics information"),
     _opt("rate", None, _NONE, Opt.RATE, "", "output of rate information: not supported yet"),
     _opt("exact", "X", _NONE, Opt.EXACT, "", "expand numbers (display exact values)"),
-    _opt("thresholds", None, _NONE, Opt.THRESHOLDS, "", "output of thresholds: not supported yet"),
-    _opt("persistent-conn", None, _NONE, Opt.PERSISTENT_CONN, "", "output of persistent connection info: "
-         "not supported yet"),
+    _opt("thresholds", None, _NONE, Opt.THRESHOLDS, "", "output of thresholds information"),
+    _opt("persistent-conn", None, _NONE, Opt.PERSISTENT_CONN, "", "output of persistent connection info"),
     _opt("tun-info", None, _NONE, Opt.TUN_INFO, "", "output of tunnel information"),
     _opt("nosort", None, _NONE, Opt.NOSORT, "", "disable sorting output of service/server entries: "
          "not supported yet"),
@@ -521,11 +520,7 @@ _NOT_YET: Final[Mapping[Opt, str]] = {
     Opt.U_THRESHOLD: "option --u-threshold (-x) is not supported yet",
     Opt.L_THRESHOLD: "option --l-threshold (-y) is not supported yet",
     Opt.PE: "option --pe is not supported: pyvs has no persistence engine (sip is not planned)",
-    Opt.TIMEOUT: "option --timeout is not supported yet",
-    Opt.DAEMON: "option --daemon is not supported: pyvs has no sync daemon",
     Opt.RATE: "--rate is not supported yet",
-    Opt.THRESHOLDS: "option --thresholds is not supported yet",
-    Opt.PERSISTENT_CONN: "option --persistent-conn is not supported yet",
     Opt.NOSORT: "option --nosort is not supported yet",
 }
 

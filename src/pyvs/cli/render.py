@@ -58,6 +58,15 @@ _CONNECTION_TITLE = (
     "IPVS connection entries",
     f"pro expire {'state':<11} {'source':<18} {'virtual':<18} destination",
 )
+_PERSISTENT_CONN_TITLE = (
+    "IPVS connection entries",
+    f"pro expire {'state':<11} {'source':<18} {'virtual':<18} {'destination':<18} {'pe name':<16} pe_data",
+)
+
+
+def list_timeouts(tcp: int, tcp_fin: int, udp: int) -> str:
+    """`ipvsadm -L --timeout`: list_timeout()."""
+    return f"Timeout (tcp tcpfin udp): {tcp} {tcp_fin} {udp}\n"
 
 # The kernel's names for the states (tcp_state_name_table of ip_vs_proto_tcp.c;
 # every UDP entry is in IP_VS_UDP_S_NORMAL, which udp_state_name_table calls "UDP").
@@ -74,11 +83,13 @@ STATE_NAMES: Final[Mapping[FlowState, str]] = {
 
 @dataclass(frozen=True, slots=True)
 class ListFormat:
-    """The listing options of -L: --stats, --exact, --tun-info."""
+    """The listing options of -L: --stats, --exact, --tun-info, --thresholds, --persistent-conn."""
 
     stats: bool = False
     exact: bool = False
     tun_info: bool = False
+    thresholds: bool = False
+    persistent_conn: bool = False
 
 
 def list_all(
@@ -108,9 +119,12 @@ def save(statuses: Iterable[ServiceStatus], namer: Namer = NUMERIC) -> str:
     return _text(lines)
 
 
-def list_connections(connections: Iterable[Connection], namer: Namer = NUMERIC) -> str:
-    """`ipvsadm -L -c`: list_conn()'s two title lines, then one line per connection."""
-    lines = list(_CONNECTION_TITLE)
+def list_connections(connections: Iterable[Connection], namer: Namer = NUMERIC,
+                     persistent_conn: bool = False) -> str:
+    """`ipvsadm -L -c`: list_conn()'s two title lines, then one line per connection
+    (with --persistent-conn, the title has the persistence engine's columns, which
+    no pyvs connection fills)."""
+    lines = list(_PERSISTENT_CONN_TITLE if persistent_conn else _CONNECTION_TITLE)
     lines += [connection_entry(connection, namer) for connection in sort_connections(connections)]
     return _text(lines)
 
@@ -140,6 +154,12 @@ def title(fmt: ListFormat) -> list[str]:
     if fmt.stats:
         numbers = " ".join(f"{name:>8}" for name in _STATS_COLUMNS)
         return [f"{'Prot LocalAddress:Port':<33} {numbers}", "  -> RemoteAddress:Port"]
+    if fmt.thresholds:
+        names = " ".join(f"{name:<10}" for name in ("Uthreshold", "Lthreshold", "ActiveConn", "InActConn"))
+        return [f"{'Prot LocalAddress:Port':<33} {names}", "  -> RemoteAddress:Port"]
+    if fmt.persistent_conn:
+        names = f"{'Weight':<9} {'PersistConn':<11} {'ActiveConn':<10} {'InActConn':<10}"
+        return [f"{'Prot LocalAddress:Port':<33} {names}", "  -> RemoteAddress:Port"]
     if fmt.tun_info:
         return list(_TUN_INFO_TITLE)
     return list(_PLAIN_TITLE)
@@ -164,6 +184,12 @@ def real_entry(status: RealStatus, protocol: Protocol, fmt: ListFormat, namer: N
     name = addrport(real.address, real.port, protocol, namer)[:_REAL_COLUMN]
     if fmt.stats:
         return f"  -> {name:<{_REAL_COLUMN}}{counters(status.stats, fmt.exact)}"
+    if fmt.thresholds:  # pyvs has no thresholds yet: 0 and 0, as IPVS shows a real server without
+        return (f"  -> {name:<{_REAL_COLUMN}} {0:<10d} {0:<10d} "
+                f"{status.active_conns:<10d} {status.inactive_conns:<10d}")
+    if fmt.persistent_conn:
+        return (f"  -> {name:<{_REAL_COLUMN}} {real.weight:<9d} {status.persistent_conns:<11d} "
+                f"{status.active_conns:<10d} {status.inactive_conns:<10d}")
     conns = f"{real.weight:<6d} {status.active_conns:<10d} {status.inactive_conns:<10d}"
     if fmt.tun_info:
         info = "ipip" if real.fwd is FwdMethod.TUNNEL else "n/a"

@@ -19,6 +19,7 @@ import ctypes
 import ipaddress
 import itertools
 import time
+from collections import Counter
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import cast
@@ -185,12 +186,11 @@ class MapDataplane:
             ))
         return result + self._persistence_templates()
 
-    def _persistence_templates(self) -> list[Connection]:
-        """Live templates of persistent services, shown as IPVS shows them:
-        client port 0, state NONE."""
+    def _live_templates(self) -> Iterator[tuple[abi.PersistKey, abi.Persist, ServiceKey, int]]:
+        """Templates of persistent services whose real server is current and whose
+        timeout has not passed, with their service and the nanoseconds each has left."""
         now = time.monotonic_ns()
         by_id = {slots.svc_id: (key, slots.value) for key, slots in self._slots.items()}
-        result = []
         for key, tpl in self.maps.persist.all_items():
             service = by_id.get(key.svc_id)
             real = self.real_values.get(tpl.real_id)
@@ -198,8 +198,14 @@ class MapDataplane:
                 continue
             svc_key, svc = service
             left = svc.timeout * NSEC_PER_SEC - (now - tpl.last_seen_ns)
-            if not svc.flags & SvcFlag.PERSISTENT or left < 0:
-                continue
+            if svc.flags & SvcFlag.PERSISTENT and left >= 0:
+                yield key, tpl, svc_key, left
+
+    def _persistence_templates(self) -> list[Connection]:
+        """Live templates, shown as IPVS shows them: client port 0, state NONE."""
+        result = []
+        for key, tpl, svc_key, left in self._live_templates():
+            real = self.real_values[tpl.real_id]
             result.append(Connection(
                 svc_key.protocol, (abi.from_be32(key.client), 0), (svc_key.address, svc_key.port),
                 (abi.from_be32(real.addr), abi.from_be16(real.port)), FlowState.NONE,
@@ -209,13 +215,15 @@ class MapDataplane:
     def status(self) -> list[ServiceStatus]:
         config = self.read()
         conns = self._conn_counts()
+        templates = Counter(tpl.real_id for _key, tpl, _svc, _left in self._live_templates())
         result = []
         for service in sorted_services(config):
             slots = self._slots[service.key]
             reals = []
             for real_id, real in zip(slots.real_ids, service.reals, strict=True):
                 active, inactive = conns.get(real_id, (0, 0))
-                reals.append(RealStatus(real, active, inactive, self._sum(self.maps.real_stats, real_id)))
+                reals.append(RealStatus(real, active, inactive, self._sum(self.maps.real_stats, real_id),
+                                        templates[real_id]))
             result.append(ServiceStatus(service, tuple(reals), self._sum(self.maps.svc_stats, slots.svc_id)))
         return result
 

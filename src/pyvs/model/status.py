@@ -29,6 +29,7 @@ class RealStatus:
     active_conns: int = 0
     inactive_conns: int = 0
     stats: Counters = field(default_factory=Counters)
+    persistent_conns: int = 0  # live persistence templates that send clients to it
 
 
 @dataclass(frozen=True, slots=True)
