@@ -680,3 +680,13 @@ def test_the_other_listings_as_ipvsadm_prints_them(seeded: MemoryDataplane) -> N
         "pro expire state       source             virtual            "
         "destination        pe name          pe_data\n"
     )
+
+
+def test_nosort_lists_real_servers_newest_first(dp: MemoryDataplane) -> None:
+    ok(dp, "-A -t 10.2.2.3:80 -s rr")
+    for real in ("10.3.3.5", "10.3.3.3", "10.3.3.4"):
+        ok(dp, f"-a -t 10.2.2.3:80 -r {real} -i")
+    names = [line.split()[1] for line in ok(dp, "-L -n --nosort").splitlines()[4:]]
+    assert names == ["10.3.3.4:80", "10.3.3.3:80", "10.3.3.5:80"]  # the kernel's list order
+    names = [line.split()[1] for line in ok(dp, "-L -n").splitlines()[4:]]
+    assert names == ["10.3.3.3:80", "10.3.3.4:80", "10.3.3.5:80"]

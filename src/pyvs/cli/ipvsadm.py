@@ -153,6 +153,7 @@ def _list(context: _Context) -> int:
         tun_info=command.has(Opt.TUN_INFO),
         thresholds=command.has(Opt.THRESHOLDS),
         persistent_conn=command.has(Opt.PERSISTENT_CONN),
+        nosort=command.has(Opt.NOSORT),
     )
     statuses = dataplane.status()
     namer = _namer(context)

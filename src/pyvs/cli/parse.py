@@ -128,8 +128,7 @@ WORDS: Final[tuple[Word, ...]] = (
     _opt("thresholds", None, _NONE, Opt.THRESHOLDS, "", "output of thresholds information"),
     _opt("persistent-conn", None, _NONE, Opt.PERSISTENT_CONN, "", "output of persistent connection info"),
     _opt("tun-info", None, _NONE, Opt.TUN_INFO, "", "output of tunnel information"),
-    _opt("nosort", None, _NONE, Opt.NOSORT, "", "disable sorting output of service/server entries: "
-         "not supported yet"),
+    _opt("nosort", None, _NONE, Opt.NOSORT, "", "disable sorting output of server entries"),
     _opt("sort", None, _NONE, None, "", "does nothing, for backwards compatibility"),
     _opt("ops", "o", _NONE, Opt.ONE_PACKET, "", "one-packet scheduling (UDP)"),
     _opt("numeric", "n", _NONE, Opt.NUMERIC, "", "numeric output of addresses and ports"),
@@ -521,7 +520,6 @@ _NOT_YET: Final[Mapping[Opt, str]] = {
     Opt.L_THRESHOLD: "option --l-threshold (-y) is not supported yet",
     Opt.PE: "option --pe is not supported: pyvs has no persistence engine (sip is not planned)",
     Opt.RATE: "--rate is not supported yet",
-    Opt.NOSORT: "option --nosort is not supported yet",
 }
 
 

@@ -90,6 +90,7 @@ class ListFormat:
     tun_info: bool = False
     thresholds: bool = False
     persistent_conn: bool = False
+    nosort: bool = False  # real servers in the kernel's list order (newest first), not sorted
 
 
 def list_all(
@@ -173,7 +174,7 @@ def service_entry(status: ServiceStatus, fmt: ListFormat, namer: Namer) -> list[
         lines = [f"{name:<{_SERVICE_COLUMN}}{counters(status.stats, fmt.exact)}"]
     else:
         lines = [name + " " + service.scheduler.label + _flags(service)]
-    for real in sort_reals(status.reals):
+    for real in (status.reals[::-1] if fmt.nosort else sort_reals(status.reals)):
         lines.append(real_entry(real, service.key.protocol, fmt, namer))
     return lines
 
