@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import ipaddress
+import socket
 import subprocess
 
 import pytest
@@ -12,6 +13,8 @@ from scapy.layers.l2 import Ether
 
 from pyvs.model.enums import Action, DropReason, FlowState, Scheduler, SvcFlag
 from pyvs.model.errors import DataplaneError
+from pyvs.packet import abi
+from pyvs.packet.pipeline import mh_pick
 from pyvs.sched.mh import TABLE_SIZE, mh_hash, mh_table
 from tests.bpf.conftest import OTHER_MAC, OTHER_ROUTER_MAC, Director
 from tests.vectors.frames import (
@@ -452,3 +455,21 @@ def test_persistent_conn_counts_each_real_servers_live_templates(director: Direc
     counts = {str(r.real.address): r.persistent_conns for r in status.reals}
     assert counts == {REAL1: picks.count(REAL1), REAL2: picks.count(REAL2)}
     assert sum(counts.values()) == 3
+
+
+def test_mh_fallback_takes_the_kernels_walk(director: Director) -> None:
+
+    reals = (("10.3.3.5", 1), (REAL1, 1), ("10.3.3.6", 1), (REAL2, 1))
+    key = director.add_service(scheduler=Scheduler.MH, reals=reals, sched_flags=SvcFlag.SCHED1)
+    director.set_weight(key, REAL1, 0)  # keeps its buckets (last weight 1), unavailable in them
+    maps = director.dataplane.maps
+    [svc] = [v for _k, v in maps.services.items()]
+    expected, clients = [], []
+    for n in range(400):
+        client = f"10.1.{n // 250}.{n % 250 + 1}"
+        flow = abi.FlowKey(saddr=abi.be32(ipaddress.IPv4Address(client)), sport=socket.htons(40000))
+        picked = mh_pick(maps, svc, flow)  # the reference pipeline, read from the kernel's maps
+        clients.append(client)
+        expected.append(str(abi.from_be32(director.dataplane.real_values[picked].addr)))
+    assert REAL1 not in expected and len(set(expected)) == 3
+    assert _picks(director, clients) == expected

@@ -237,11 +237,6 @@ SEEDED_ERRORS = [
         "pyvsadm: scheduler 'lblc' is not supported yet (supported: rr, wrr, sh, dh, mh)\n",
     ),
     (
-        "-A -t 10.2.2.4:80 -s mh -b mh-fallback,mh-port",
-        2,
-        "pyvsadm: scheduler flag mh-fallback is not supported yet (mh-port is)\n",
-    ),
-    (
         "-A -t 10.2.2.4:80",
         2,
         "pyvsadm: scheduler 'wlc' (ipvsadm's default when -s is not given) is not supported yet"

@@ -23,7 +23,7 @@ from pyvs.model import Scheduler
 from pyvs.model.enums import SvcFlag
 from pyvs.packet import abi
 from pyvs.sched.mh import TABLE_SIZE, hsiphash, mh_hash, mh_table
-from tests.unit.sched_replay import Step, clients, edits, pyvs_pick, replay
+from tests.unit.sched_replay import REALS, Step, clients, edits, pyvs_pick, replay
 
 IP = ipaddress.IPv4Address
 M = 4093
@@ -51,6 +51,7 @@ def test_hsiphash_is_the_kernels() -> None:
 @dataclass
 class KernelMh:
     port: bool = False
+    fallback: bool = False
     dests: list[dict[str, int]] = field(default_factory=list)  # head first: addr, port, weight, last_weight
     lookup: list[int | None] = field(default_factory=lambda: [None] * M)  # index into dests
 
@@ -118,27 +119,74 @@ class KernelMh:
         self.reassign()
 
     def schedule(self, client: IP, sport: int) -> IP | None:
-        bucket = self._hashkey(int(client), sport if self.port else 0, HASH1) % M
-        index = self.lookup[bucket]
-        if index is None or self.dests[index]["weight"] <= 0:
+        """ip_vs_mh_get(), or ip_vs_mh_get_fallback() with mh-fallback."""
+        port = sport if self.port else 0
+        ihash = self._hashkey(int(client), port, HASH1) % M
+        index = self.lookup[ihash]
+        if index is None:
             return None
-        return IP(self.dests[index]["addr"])
+        if self.dests[index]["weight"] > 0:
+            return IP(self.dests[index]["addr"])
+        if not self.fallback:
+            return None
+        for offset in range(M):
+            roffset = (offset + ihash) % M
+            index = self.lookup[self._hashkey(int(client), port, HASH1, roffset) % M]
+            if index is None:
+                break
+            if self.dests[index]["weight"] > 0:
+                return IP(self.dests[index]["addr"])
+        return None
 
 
 @settings(max_examples=60, deadline=None, derandomize=True, database=None)
-@given(port=st.booleans(), steps=edits([0, 1, 1, 2, 3, 7, 100, 3000], 10), probes=clients(6))
-def test_pyvs_builds_and_reads_the_kernels_table(port: bool, steps: list[Step],
+@given(port=st.booleans(), fallback=st.booleans(), steps=edits([0, 1, 1, 2, 3, 7, 100, 3000], 10),
+       probes=clients(12))
+def test_pyvs_builds_and_reads_the_kernels_table(port: bool, fallback: bool, steps: list[Step],
                                                   probes: list[tuple[IP, int]]) -> None:
-    model = KernelMh(port)
-    for maps in replay(steps, model, Scheduler.MH, SvcFlag.SCHED2 if port else 0):
+    model = KernelMh(port, fallback)
+    flags = (SvcFlag.SCHED2 if port else 0) | (SvcFlag.SCHED1 if fallback else 0)
+    for maps in replay(steps, model, Scheduler.MH, flags):
         state = read_state(maps)
         svc = next(iter(state.services.values()))
         base = (svc.table * 2 + svc.bank) * M
         held = [maps.mh.get(ctypes.c_uint32(base + b)) if svc.sched_len else None for b in range(M)]
         assert [None if h is None else abi.from_be32(state.reals[h.value].addr) for h in held] == [
             None if i is None else IP(model.dests[i]["addr"]) for i in model.lookup]
-        for client, sport in probes:
+        for client, sport in probes + _aimed_at_unavailable(model, probes):
             assert pyvs_pick(maps, client, sport) == model.schedule(client, sport), (client, sport)
+
+
+def _aimed_at_unavailable(model: KernelMh, probes: list[tuple[IP, int]]) -> list[tuple[IP, int]]:
+    """Clients near the probes whose first bucket holds a real server of weight 0, where
+    mh-fallback walks on (found by trying addresses: the hash cannot be inverted)."""
+    if all(d["weight"] > 0 for d in model.dests):
+        return []
+    aimed = []
+    for client, sport in probes:
+        port = sport if model.port else 0
+        for step in range(400):
+            candidate = IP((int(client) + step) & 0xFFFFFFFF)
+            index = model.lookup[model._hashkey(int(candidate), port, HASH1) % M]
+            if index is not None and model.dests[index]["weight"] <= 0:
+                aimed.append((candidate, sport))
+                break
+    return aimed
+
+
+def test_mh_fallback_walks_on_as_the_kernel_does() -> None:
+    """Two quiesced real servers among five: each of their clients goes where the kernel's
+    walk from its bucket first finds an available one (random edits rarely leave several
+    available ones for the walk to choose between)."""
+    model = KernelMh(fallback=True)
+    steps = [("add", real, 1) for real in REALS[:5]] + [("edit", REALS[1], 0), ("edit", REALS[3], 0)]
+    *_, maps = replay(steps, model, Scheduler.MH, SvcFlag.SCHED1)
+    probes = [(IP(f"10.9.{n // 250}.{n % 250 + 1}"), 1000) for n in range(100)]
+    aimed = _aimed_at_unavailable(model, probes)
+    assert len(aimed) >= 90
+    picks = [pyvs_pick(maps, client, sport) for client, sport in aimed]
+    assert picks == [model.schedule(client, sport) for client, sport in aimed]
+    assert len(set(picks)) == 3 and None not in picks
 
 
 def test_mh_moves_about_one_nth_when_one_of_n_goes_or_comes() -> None:

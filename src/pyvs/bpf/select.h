@@ -200,6 +200,7 @@ static __always_inline __s64 table_pick(const struct lb_svc *svc, const struct l
 	return available_real(&lb_sched, slot);
 }
 
+#define LB_MH_FALLBACK_STEP 2048	/* mh_fallback()'s steps: half the table, rounded up */
 #define SIP_ROL(x, b) (((x) << (b)) | ((x) >> (64 - (b))))
 #define SIP_ROUND(v0, v1, v2, v3) do {					\
 	v0 += v1; v1 = SIP_ROL(v1, 13); v1 ^= v0; v0 = SIP_ROL(v0, 32);	\
@@ -235,17 +236,51 @@ static __always_inline __u32 mh_hash(__u32 value)
  * LB_MH_TABLE_SIZE, the port being the client's with mh-port, else 0.
  * Returns: the real server id when it is available (weight > 0), else -1.
  */
+/*
+ * mh_fallback() - steps @from to @from + LB_MH_FALLBACK_STEP - 1 of
+ * ip_vs_mh_get_fallback()'s walk from bucket @first (hsiphash(offset + @value)
+ * for each offset from @first on); mh_pick() calls it twice to cover the whole
+ * table, as the kernel does. A global function, so that the verifier checks
+ * its loop once (half the table fits in its budget), not once for every way
+ * the director reaches it.
+ * Returns: the first available real server's id, or -1.
+ */
+__attribute__((noinline)) long mh_fallback(__u32 base, __u32 value, __u32 first, __u32 from)
+{
+	__u32 step, offset;
+	__s64 picked;
+
+	for (step = 0; step < LB_MH_FALLBACK_STEP; step++) {
+		offset = from + step;
+		if (offset >= LB_MH_TABLE_SIZE)
+			break;
+		picked = available_real(&lb_mh, base + mh_hash((offset + first) % LB_MH_TABLE_SIZE + value) %
+						  LB_MH_TABLE_SIZE);
+		if (picked >= 0)
+			return picked;
+	}
+	return -1;
+}
+
 static __always_inline __s64 mh_pick(const struct lb_svc *svc, const struct lb_flow_key *key)
 {
-	__u32 port = 0, slot;
+	__u32 port = 0, base, value, first;
+	__s64 picked;
 
 	if (svc->sched_len != LB_MH_TABLE_SIZE)
 		return -1;
 	if (svc->flags & LB_SVC_F_SCHED2)
 		port = bpf_ntohs(key->sport);
-	slot = (svc->table * 2 + (svc->bank & 1)) * LB_MH_TABLE_SIZE +
-	       mh_hash(port + bpf_ntohl(key->saddr)) % LB_MH_TABLE_SIZE;
-	return available_real(&lb_mh, slot);
+	base = (svc->table * 2 + (svc->bank & 1)) * LB_MH_TABLE_SIZE;
+	value = port + bpf_ntohl(key->saddr);
+	first = mh_hash(value) % LB_MH_TABLE_SIZE;
+	picked = available_real(&lb_mh, base + first);
+	if (picked >= 0 || !(svc->flags & LB_SVC_F_SCHED1))
+		return picked;
+	picked = mh_fallback(base, value, first, 0);
+	if (picked < 0)
+		picked = mh_fallback(base, value, first, LB_MH_FALLBACK_STEP);
+	return picked;
 }
 
 /* schedule() - a real server for a new connection of @svc, by its scheduler; -1: none. */

@@ -24,7 +24,7 @@ from pyvs.cli.errors import (
 )
 from pyvs.control import config as edits
 from pyvs.control.config import Config
-from pyvs.model.enums import FwdMethod, Scheduler, SvcFlag
+from pyvs.model.enums import FwdMethod, Scheduler
 from pyvs.model.errors import NoSuchService, ServiceExists
 from pyvs.model.service import ALL_ONES, RealServer, ServiceKey, VirtualService
 
@@ -98,8 +98,6 @@ def _delete_server(command: Command, config: Config) -> Config:
 
 
 def _service(command: Command, key: ServiceKey) -> VirtualService:
-    if command.scheduler == "mh" and command.sched_flags & SvcFlag.SCHED1:
-        raise NotSupported("scheduler flag mh-fallback is not supported yet (mh-port is)")
     return VirtualService(
         key=key,
         scheduler=scheduler(command.scheduler),

@@ -27,6 +27,7 @@ import argparse
 import ipaddress
 import os
 import platform
+import struct
 import subprocess
 import sys
 from collections.abc import Callable, Iterable, Sequence
@@ -52,6 +53,7 @@ BPF_STX, BPF_JMP, BPF_JMP32 = 0x03, 0x05, 0x06
 BPF_JA, BPF_CALL, BPF_EXIT = 0x00, 0x80, 0x90
 BPF_ATOMIC, BPF_FETCH = 0xC0, 0x01
 BPF_LD_IMM64 = 0x18  # takes two instruction slots
+BPF_PSEUDO_CALL = 1  # src_reg of a call to a BPF function rather than a helper
 BPF_FIB_LKUP_RET_FRAG_NEEDED = 8
 
 
@@ -102,13 +104,16 @@ MAP_FLAGS = {f.ident: f for f in (
 JMP32 = Feature("insn", 1, "32-bit BPF jumps (JMP32: the programs are built with -mcpu=v3)", "5.1")
 LOOPS = Feature("insn", 2, "bounded loops in BPF programs", "5.3")
 ATOMIC_FETCH = Feature("insn", 3, "BPF atomic fetch-and-add (BPF_ATOMIC with BPF_FETCH)", "5.12")
+# The director's mh fallback is a global function, which verifiers from 5.6 check once, on its own
+# (its loop over half the Maglev table fits no other way); its probe can only show that calls load.
+CALLS = Feature("insn", 4, "BPF-to-BPF calls to global functions, each verified on its own", "5.6")
 FIB_MTU = Feature("run", 1, "bpf_fib_lookup() answering a too-big packet with the route's MTU (mtu_result)",
                   "5.12")
 BATCH_READS = Feature("run", 2, "batched BPF map reads and writes (BPF_MAP_LOOKUP_BATCH, "
                       "BPF_MAP_UPDATE_BATCH)", "5.6")
 
 FEATURES: tuple[Feature, ...] = (PROGRAM_XDP, *HELPERS.values(), *MAP_TYPES.values(), *MAP_FLAGS.values(),
-                                 JMP32, LOOPS, ATOMIC_FETCH, FIB_MTU, BATCH_READS)
+                                 JMP32, LOOPS, ATOMIC_FETCH, CALLS, FIB_MTU, BATCH_READS)
 
 
 def release_key(release: str) -> tuple[int, ...]:
@@ -129,6 +134,8 @@ def insn_needs(insns: Sequence[libbpf.BpfInsn]) -> list[Feature]:
         cls = insn.code & BPF_CLASS_MASK
         if insn.code == BPF_JMP | BPF_CALL and insn.src_reg == 0:
             needs.append(HELPERS.get(insn.imm) or _unknown("helper", insn.imm, f"the BPF helper #{insn.imm}"))
+        elif insn.code == BPF_JMP | BPF_CALL and insn.src_reg == BPF_PSEUDO_CALL:
+            needs.append(CALLS)
         elif cls == BPF_JMP32:
             needs.append(JMP32)
         elif cls == BPF_STX and insn.code & BPF_MODE_MASK == BPF_ATOMIC and insn.imm & BPF_FETCH:
@@ -184,15 +191,47 @@ def map_needs(specs: Iterable[libbpf.ObjectMap]) -> list[Feature]:
     return needs
 
 
-def program_needs(obj: libbpf.BpfObject, program: str) -> list[Feature]:
-    """Everything loading `program` of the opened (not yet loaded) `obj` asks of the kernel."""
-    return unique([PROGRAM_XDP, *insn_needs(obj.program_insns(program)), *map_needs(obj.object_maps())])
+def program_needs(obj: libbpf.BpfObject, program: str,
+                  functions: Sequence[libbpf.BpfInsn] = ()) -> list[Feature]:
+    """Everything loading `program` of the opened (not yet loaded) `obj` asks of the kernel.
+
+    Before loading, libbpf shows a program without the functions it calls, which
+    live in the object's .text (`functions`): what they need counts when it calls
+    any, and a jump backwards there is a loop.
+    """
+    needs = [PROGRAM_XDP, *insn_needs(obj.program_insns(program)), *map_needs(obj.object_maps())]
+    if CALLS in needs:
+        needs += insn_needs(functions)
+        if any(insn.code & BPF_CLASS_MASK in (BPF_JMP, BPF_JMP32) and insn.code & BPF_OP_MASK
+               not in (BPF_CALL, BPF_EXIT) and insn.off < 0 for insn in functions):
+            needs.append(LOOPS)
+    return unique(needs)
 
 
 def object_needs(name: str, program: str) -> list[Feature]:
     """program_needs() of the compiled object `name` (see pyvs.bpf.build.OBJECTS)."""
-    with libbpf.BpfObject(build.object_path(name)) as obj:
-        return program_needs(obj, program)
+    path = build.object_path(name)
+    with libbpf.BpfObject(path) as obj:
+        return program_needs(obj, program, text_insns(path))
+
+
+def text_insns(path: Path) -> list[libbpf.BpfInsn]:
+    """The instructions of an ELF object's .text section (its BPF functions); [] when it has none."""
+    data = path.read_bytes()
+    shoff, = struct.unpack_from("<Q", data, 0x28)
+    shentsize, shnum, shstrndx = struct.unpack_from("<HHH", data, 0x3A)
+
+    def header(index: int) -> tuple[int, int, int]:
+        at = shoff + index * shentsize
+        name, _type, _flags, _addr, offset, size = struct.unpack_from("<IIQQQQ", data, at)
+        return name, offset, size
+
+    _, names_at, _ = header(shstrndx)
+    for index in range(shnum):
+        name, offset, size = header(index)
+        if data[names_at + name:data.index(b"\0", names_at + name)] == b".text":
+            return [libbpf.BpfInsn.from_buffer_copy(data, offset + i) for i in range(0, size, 8)]
+    return []
 
 
 def director_needs() -> list[Feature]:
@@ -237,6 +276,9 @@ INSN_PROBES: dict[int, list[libbpf.BpfInsn]] = {
     # r0 = 0; loop: r0 += 1; if r0 < 4 goto loop; r0 = 2; exit
     LOOPS.ident: [_insn(0xB7, _R0), _insn(0x07, _R0, imm=1), _insn(BPF_JMP | 0xA0, _R0, off=-2, imm=4),
                   *_RETURN_PASS],
+    # call +2 (a BPF function: r0 = 0; exit); r0 = XDP_PASS; exit
+    CALLS.ident: [_insn(BPF_JMP | BPF_CALL, src=BPF_PSEUDO_CALL, imm=2), *_RETURN_PASS,
+                  _insn(0xB7, _R0), _EXIT],
     # *(u32 *)(r10 - 4) = 0 (via r1); r1 = 1; r1 = atomic_fetch_add((u32 *)(r10 - 4), r1); return XDP_PASS
     ATOMIC_FETCH.ident: [_insn(0xB7, _R1), _insn(0x63, _R10, _R1, off=-4), _insn(0xB7, _R1, imm=1),
                          _insn(BPF_STX | BPF_ATOMIC | 0x00, _R10, _R1, off=-4, imm=BPF_FETCH),

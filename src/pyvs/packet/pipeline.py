@@ -200,12 +200,23 @@ def table_pick(maps: DirectorMaps, svc: abi.Svc, key: abi.FlowKey) -> int:
 
 
 def mh_pick(maps: DirectorMaps, svc: abi.Svc, key: abi.FlowKey) -> int:
-    """The real server of the service's Maglev table for this flow, if available; -1 otherwise."""
+    """The real server of the service's Maglev table for this flow, if available; with
+    mh-fallback the first available one of the kernel's walk from its bucket; -1 otherwise."""
     if svc.sched_len != MH_TABLE_SIZE:
         return -1
     port = socket.ntohs(key.sport) if svc.flags & SvcFlag.SCHED2 else 0
-    bucket = mh_hash(socket.ntohl(key.saddr), port) % MH_TABLE_SIZE
-    return available_real(maps, maps.mh, (svc.table * 2 + (svc.bank & 1)) * MH_TABLE_SIZE + bucket)
+    address = socket.ntohl(key.saddr)
+    base = (svc.table * 2 + (svc.bank & 1)) * MH_TABLE_SIZE
+    first = mh_hash(address, port) % MH_TABLE_SIZE
+    picked = available_real(maps, maps.mh, base + first)
+    if picked >= 0 or not svc.flags & SvcFlag.SCHED1:
+        return picked
+    for offset in range(MH_TABLE_SIZE):  # mh-fallback: ip_vs_mh_get_fallback()'s walk
+        bucket = mh_hash(address, port, offset=(offset + first) % MH_TABLE_SIZE) % MH_TABLE_SIZE
+        picked = available_real(maps, maps.mh, base + bucket)
+        if picked >= 0:
+            return picked
+    return -1
 
 
 def schedule(maps: DirectorMaps, svc: abi.Svc, key: abi.FlowKey) -> int:
