@@ -55,6 +55,9 @@ OTHERS = (
     "-a -t 10.2.2.3:80 -r 10.3.3.5 -g", "-a  -t 10.2.2.3:80 -r 10.3.3.6 -i -w 2",
     "ipvsadm -a -t 10.2.2.3:80 -r 10.3.3.7 -i -w 2", "-a -t 10.2.2.3:80 -r 10.3.3.8 -w 2 -i",
     "-A -t 10.2.2.5:80", "-L -n", "-R",
+    # services with what the quick lines do not say: kept when their real servers are added
+    "-A -t 10.2.2.4:80 -s sh -b sh-port,sh-fallback", "-E -t 10.2.2.3:80 -s rr -p 60 -M 255.255.255.0",
+    "-A -u 10.2.2.4:80 -s rr -o", "-E -u 10.2.2.3:80 -s mh -b mh-port",
 )
 
 
@@ -84,7 +87,7 @@ def _outcome(lines: list[str], start: Config, *, fast: bool) -> object:
         config = restore(lines, start, fast=fast, resolver=RESOLVER)
     except RestoreError as failed:
         return failed.number, message(failed.error, "pyvsadm")
-    return {key: (s.scheduler, s.persistence_timeout, s.reals) for key, s in config.items()}
+    return dict(config)
 
 
 @settings(max_examples=600, deadline=None, derandomize=True, database=None)
@@ -115,3 +118,14 @@ def test_a_failing_line_is_named_whichever_path_it_takes() -> None:
             assert (failed.number, message(failed.error, "pyvsadm")) == (3, "Destination already exists")
         else:
             raise AssertionError("a duplicate real server was restored")
+
+
+def test_quick_lines_keep_what_the_service_line_said() -> None:
+    lines = ["-A -t 10.2.2.3:80 -s sh -b sh-port -p 60 -M 255.255.255.0\n",
+             "-a -t 10.2.2.3:80 -r 10.3.3.3:80 -i -w 1\n",
+             "-A -u 10.2.2.3:53 -s rr -o\n", "-a -u 10.2.2.3:53 -r 10.3.3.3:53 -i -w 1\n"]
+    restored = restore(lines, {})
+    assert restored == restore(lines, {}, fast=False)
+    tcp = restored[ServiceKey(Protocol.TCP, IP("10.2.2.3"), 80)]
+    assert (tcp.sched_flags, str(tcp.netmask), len(tcp.reals)) == (0x10, "255.255.255.0", 1)
+    assert restored[ServiceKey(Protocol.UDP, IP("10.2.2.3"), 53)].one_packet

@@ -20,6 +20,7 @@ when a line of the general path or the end of the file needs the service.
 
 from __future__ import annotations
 
+import dataclasses
 import ipaddress
 import re
 from collections.abc import Iterable
@@ -195,9 +196,7 @@ class _Builder:
     def _join(self) -> None:
         for pending in self.pending.values():
             service = self.config[pending.key]
-            reals = (*service.reals, *pending.reals)
-            self.config[pending.key] = VirtualService(service.key, service.scheduler,
-                                                      service.persistence_timeout, reals)
+            self.config[pending.key] = dataclasses.replace(service, reals=(*service.reals, *pending.reals))
         self.pending.clear()
 
 
