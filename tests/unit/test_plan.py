@@ -47,7 +47,9 @@ def configs(draw: st.DrawFn) -> Config:
         reals = tuple(RealServer(a, port, w, FwdMethod.TUNNEL) for a, w in zip(addrs, weights, strict=True))
         config[key] = VirtualService(key, draw(st.sampled_from(list(Scheduler))),
                                      draw(st.sampled_from([None, 300])), reals,
-                                     draw(st.sampled_from([0, 0x08, 0x10, 0x28])))
+                                     draw(st.sampled_from([0, 0x08, 0x10, 0x28])),
+                                     IP(draw(st.sampled_from(["255.255.255.255", "255.255.0.0"]))),
+                                     draw(st.booleans()))
     return config
 
 

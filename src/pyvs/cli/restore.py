@@ -23,6 +23,7 @@ from __future__ import annotations
 import dataclasses
 import ipaddress
 import re
+import socket
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Final
@@ -106,7 +107,8 @@ class _Pending:
     """A service's real servers added by quick lines, not yet joined to it."""
 
     key: ServiceKey
-    taken: set[tuple[str, int]]  # (address text, port) of every real server it has
+    port: int  # the service's, which its tunnelled real servers take
+    taken: set[str]  # the address text of every real server it has on that port
     reals: list[RealServer]
 
 
@@ -116,7 +118,7 @@ class _Builder:
         self.pending: dict[tuple[str, str, str], _Pending] = {}  # by the words of its lines
         self.addresses: dict[str, ipaddress.IPv4Address] = {}
         self.keys: dict[tuple[str, str, int], ServiceKey] = {}
-        self.reals: dict[tuple[str, int, int], RealServer | None] = {}
+        self.reals: dict[tuple[str, int, str], RealServer | None] = {}
 
     def general(self, rule: Command) -> None:
         self._join()
@@ -139,8 +141,8 @@ class _Builder:
 
     def _address(self, text: str) -> ipaddress.IPv4Address:
         address = self.addresses.get(text)
-        if address is None:
-            address = self.addresses[text] = ipaddress.IPv4Address(text)
+        if address is None:  # a canonical dotted quad (the patterns' _ADDRESS): inet_aton reads it
+            address = self.addresses[text] = ipaddress.IPv4Address(socket.inet_aton(text))
         return address
 
     def _key(self, proto: str, vip: str, port: int) -> ServiceKey:
@@ -150,15 +152,17 @@ class _Builder:
             key = self.keys[proto, vip, port] = ServiceKey(_PROTOCOLS[proto], self._address(vip), port)
         return key
 
-    def _real(self, address: str, port: int, weight: int) -> RealServer | None:
+    def _real(self, address: str, port: int, weight: str) -> RealServer | None:
         """A RealServer value, shared by every service that has the same one (a common
-        pool); None for an address the kernel refuses."""
+        pool); None for an address the kernel refuses or a weight beyond IPVS's."""
         key = (address, port, weight)
-        if key not in self.reals:
-            legal = _unicast(address)
-            self.reals[key] = (RealServer(self._address(address), port, weight, FwdMethod.TUNNEL)
-                               if legal else None)
-        return self.reals[key]
+        try:
+            return self.reals[key]
+        except KeyError:
+            legal = _unicast(address) and int(weight) <= MAX_WEIGHT
+            found = self.reals[key] = (RealServer(self._address(address), port, int(weight), FwdMethod.TUNNEL)
+                                       if legal else None)
+            return found
 
     def _add_service(self, proto: str, vip: str, port: str, sched: str, timeout: str | None) -> bool:
         if int(port) > 65535 or (timeout is not None and int(timeout) > MAX_TIMEOUT):
@@ -174,22 +178,22 @@ class _Builder:
         return True
 
     def _add_server(self, proto: str, vip: str, port: str, rip: str, rport: str | None, weight: str) -> bool:
-        number = int(port)
-        if number > 65535 or (rport is not None and int(rport) > 65535) or int(weight) > MAX_WEIGHT:
-            return False
-        pending = self.pending.get((proto, vip, port))  # canonical words: equal words, equal service
+        # The words of the -t/-u part name the service: canonical words, one service.
+        pending = self.pending.get((proto, vip, port))
         if pending is None:
-            key = self._key(proto, vip, number)
-            service = self.config.get(key)
+            number = int(port)
+            service = self.config.get(self._key(proto, vip, number)) if number <= 65535 else None
             if service is None:
                 return False
             pending = self.pending[proto, vip, port] = _Pending(
-                key, {(str(r.address), r.port) for r in service.reals}, [])
-        # Tunnelled real servers take the service's port, whatever -r says (ipvsadm).
-        real = self._real(rip, number, int(weight))
-        if real is None or (rip, number) in pending.taken:
+                service.key, number, {str(r.address) for r in service.reals if r.port == number}, [])
+        if (rport is not None and int(rport) > 65535) or rip in pending.taken:
             return False
-        pending.taken.add((rip, number))
+        # Tunnelled real servers take the service's port, whatever -r says (ipvsadm).
+        real = self._real(rip, pending.port, weight)
+        if real is None:
+            return False
+        pending.taken.add(rip)
         pending.reals.append(real)
         return True
 

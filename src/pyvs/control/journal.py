@@ -24,21 +24,28 @@ VERSION = 1
 
 
 def dumps(config: Config) -> str:
-    text: dict[int, str] = {}  # real servers recur under many services
+    """The JSON text of `config`. Each real server's array is written once and reused
+    wherever the same RealServer value recurs (a pool shared by many services): a
+    large -R spent more time here than in planning."""
+    reals: dict[int, str] = {}  # id(RealServer) -> its JSON array; the objects live in `config`
 
-    def name(address: ipaddress.IPv4Address) -> str:
-        found = text.get(int(address))
+    def real(r: RealServer) -> str:
+        found = reals.get(id(r))
         if found is None:
-            found = text[int(address)] = str(address)
+            found = reals[id(r)] = json.dumps([str(r.address), r.port, r.weight, int(r.fwd)],
+                                              separators=(",", ":"))
         return found
 
-    services = [{
-        "protocol": int(s.key.protocol), "address": str(s.key.address), "port": s.key.port,
-        "scheduler": int(s.scheduler), "persistence_timeout": s.persistence_timeout,
-        "sched_flags": s.sched_flags, "netmask": str(s.netmask), "one_packet": s.one_packet,
-        "reals": [[name(r.address), r.port, r.weight, int(r.fwd)] for r in s.reals],
-    } for s in config.values()]
-    return json.dumps({"version": VERSION, "services": services}, separators=(",", ":"))
+    services = []
+    for s in config.values():  # numbers, null, true/false and dotted quads: nothing to escape
+        timeout = "null" if s.persistence_timeout is None else int(s.persistence_timeout)
+        services.append(
+            f'{{"protocol":{int(s.key.protocol)},"address":"{s.key.address}","port":{int(s.key.port)},'
+            f'"scheduler":{int(s.scheduler)},"persistence_timeout":{timeout},'
+            f'"sched_flags":{int(s.sched_flags)},"netmask":"{s.netmask}",'
+            f'"one_packet":{"true" if s.one_packet else "false"},'
+            f'"reals":[{",".join(real(r) for r in s.reals)}]}}')
+    return f'{{"version":{VERSION},"services":[{",".join(services)}]}}'
 
 
 def loads(text: str) -> Config:

@@ -47,7 +47,7 @@ from typing import Any
 from pyvs.control.config import Config
 from pyvs.model.enums import SCHED_FLAGS_MASK, Scheduler, SvcFlag
 from pyvs.model.errors import ConfigError, DataplaneError
-from pyvs.model.service import ServiceKey, VirtualService
+from pyvs.model.service import RealServer, ServiceKey, VirtualService
 from pyvs.packet import abi
 from pyvs.packet.tables import LB_MAX_MH_SERVICES
 from pyvs.sched import SCHED_SLOTS, SEQUENCES, SchedState, resume, slots, state_at
@@ -203,6 +203,7 @@ class _Planner:
         mh_slots = {v.table for v in self.state.services.values() if v.sched == Scheduler.MH}
         self.mh_slots = IdPool(mh_slots, self.state.max_mh_services, "services with the mh scheduler")
         self._saddrs: dict[int, int] = {}  # by int(address): hashing an IPv4Address is slow
+        self._templates: dict[tuple[int, int], bytes] = {}
 
     def source(self, address: ipaddress.IPv4Address) -> int:
         saddr = self._saddrs.get(int(address))
@@ -213,6 +214,18 @@ class _Planner:
     def writes(self) -> list[Write]:
         self.phases[_Phase.ZERO] = [Zero(table, tuple(ids)) for table, ids in self.zeroed.items() if ids]
         return [write for phase in _Phase for write in self.phases[phase]]
+
+    def real_entry(self, real: RealServer, svc_id: int, gen: int, last_weight: int) -> abi.Real:
+        """The lb_real entry of `real` in service `svc_id`; built once per real server and
+        last weight and copied (the same pool of real servers often serves many services)."""
+        key = (id(real), last_weight)  # `real` lives in the Config, as long as the plan
+        template = self._templates.get(key)
+        if template is None:
+            template = self._templates[key] = bytes(abi.Real.from_model(
+                real, svc_id=0, gen=0, saddr=self.source(real.address), last_weight=last_weight))
+        value = abi.Real.from_buffer_copy(template)
+        value.svc_id, value.gen = svc_id, gen
+        return value
 
     def put_real(self, phase: _Phase, real_id: int, value: abi.Real) -> None:
         old = self.reals.get(real_id)
@@ -254,13 +267,13 @@ class _Planner:
             sched_state = state_at(service.scheduler, old_list, self.state.sched_pos.get(svc_id, 0),
                                    current.sched_start, held)
         # Real servers: keep the ids (and so the flows) of those that stay.
-        kept: dict[tuple[ipaddress.IPv4Address, int], int] = {}
+        kept: dict[tuple[int, int], int] = {}  # (be32 address, be16 port) -> id
         for real_id in old_ids:
             entry = self.reals[real_id]
-            kept.setdefault((abi.from_be32(entry.addr), abi.from_be16(entry.port)), real_id)
+            kept.setdefault((entry.addr, entry.port), real_id)
         placed: list[tuple[int, int]] = []  # (id, generation) of each real server, in order
         for real in service.reals:
-            found = kept.pop((real.address, real.port), None)
+            found = kept.pop((abi.be32(real.address), abi.be16(real.port)), None) if kept else None
             if found is not None:
                 placed.append((found, self.reals[found].gen))
             else:
@@ -271,8 +284,7 @@ class _Planner:
             held_real = self.reals.get(real_id) if real_id in old_ids else None
             # IPVS's last_weight: the weight, unless an edit set it to 0 (then the one before).
             last = held_real.last_weight if held_real is not None and real.weight == 0 else real.weight
-            self.put_real(_Phase.REALS, real_id, abi.Real.from_model(
-                real, svc_id=svc_id, gen=gen, saddr=self.source(real.address), last_weight=last))
+            self.put_real(_Phase.REALS, real_id, self.real_entry(real, svc_id, gen, last))
         ordered = [real_id for real_id, _ in placed]
         # The schedule runs over the kernel's list order: newest real server first.
         list_order = list(reversed(ordered))

@@ -50,8 +50,14 @@ class BpfMap(Generic[K, V]):
     def put_many(self, keys: Sequence[K], values: Sequence[V]) -> None:
         """Write many entries in one syscall (a batch), in order."""
         if keys:
-            libbpf.map_update_batch(self.fd, b"".join(bytes(k) for k in keys),
-                                    b"".join(bytes(v) for v in values), len(keys))
+            libbpf.map_update_batch(self.fd, b"".join(map(bytes, keys)),
+                                    b"".join(map(bytes, values)), len(keys))
+
+    def put_u32s(self, keys: Sequence[int], values: Sequence[int]) -> None:
+        """put_many() of a map of u32 to u32, from plain ints, in one batch."""
+        if keys:
+            libbpf.map_update_batch(self.fd, struct.pack(f"={len(keys)}I", *keys),
+                                    struct.pack(f"={len(values)}I", *values), len(keys))
 
     def delete(self, key: K) -> bool:
         return libbpf.map_delete(self.fd, key)

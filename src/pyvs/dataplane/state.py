@@ -74,8 +74,8 @@ def apply(writes: Iterable[Write], maps: DirectorMaps) -> None:
             handle.put_many([p.key for p in puts], [p.value for p in puts])
         elif kind is PutRun:
             runs = cast(list[PutRun], list(run))
-            handle.put_many([U32(r.first + i) for r in runs for i in range(len(r.values))],
-                            [U32(v) for r in runs for v in r.values])
+            handle.put_u32s([r.first + i for r in runs for i in range(len(r.values))],
+                            [v for r in runs for v in r.values])
         else:
             for write in run:
                 if isinstance(write, Delete):
