@@ -34,9 +34,9 @@ from hypothesis import strategies as st
 from pyvs.bpf import build
 from pyvs.control.config import Config
 from pyvs.dataplane import libbpf, pins, xdp
-from pyvs.dataplane.kernel_fib import KernelSources
 from pyvs.dataplane.libbpf import XdpMd
 from pyvs.dataplane.maps import BpfMap, PerCpuMap, pinned_director_maps
+from pyvs.dataplane.sources import KernelSources
 from pyvs.dataplane.state import MapDataplane
 from pyvs.model import FwdMethod, Protocol, RealServer, Scheduler, ServiceKey, VirtualService
 from pyvs.model.enums import Action, FlowState, SvcFlag

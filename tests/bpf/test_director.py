@@ -11,6 +11,8 @@ import pytest
 from scapy.layers.inet import ICMP, IP, TCP
 from scapy.layers.l2 import Ether
 
+from pyvs.dataplane import libbpf
+from pyvs.dataplane.maps import BpfMap
 from pyvs.model.enums import Action, DropReason, FlowState, Scheduler, SvcFlag
 from pyvs.model.errors import DataplaneError
 from pyvs.packet import abi
@@ -473,3 +475,13 @@ def test_mh_fallback_takes_the_kernels_walk(director: Director) -> None:
         expected.append(str(abi.from_be32(director.dataplane.real_values[picked].addr)))
     assert REAL1 not in expected and len(set(expected)) == 3
     assert _picks(director, clients) == expected
+
+
+def test_a_map_pinned_by_another_pyvs_version_is_refused_not_misread() -> None:
+    older = libbpf.map_create(1, 8, 28, 4)  # lb_services as a pyvs with 28-byte lb_svc made it
+    try:
+        with pytest.raises(DataplaneError) as refused:
+            BpfMap(older, abi.SvcKey, abi.Svc)
+        assert "28-byte values where this pyvs needs 8 and 32" in str(refused.value)
+    finally:
+        libbpf.close_fd(older)

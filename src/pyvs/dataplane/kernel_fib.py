@@ -5,8 +5,8 @@ packet that came in on `ingress_ifindex`: forwarding must be on there, then
 the route toward dst (`ip route get DST`) gives the output interface, the next
 hop (gateway, or dst itself) and the route MTU (its metric, else the link
 MTU); the neighbour table gives the next hop's MAC and the link its own MAC.
-`KernelSources.source()` gives the control plane the source address that
-route chooses, which the director writes into each real server's entry.
+(The control plane's source addresses come from pyvs.dataplane.sources, which
+needs no netlink library.)
 
 Rule 1: the parts that turn netlink answers into a FibResult are pure
 functions of plain values (`route_answer`, `neighbour_mac`, `link_answer`,
@@ -22,16 +22,13 @@ import contextlib
 import errno
 import ipaddress
 import socket
-import struct
 import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from pyroute2 import IPRoute  # type: ignore[import-untyped]
-from pyroute2.netlink import NLM_F_REQUEST  # type: ignore[import-untyped]
 from pyroute2.netlink.exceptions import NetlinkError  # type: ignore[import-untyped]
-from pyroute2.netlink.rtnl.rtmsg import rtmsg  # type: ignore[import-untyped]
 
 from pyvs.packet.fib import (
     FIB_BLACKHOLE,
@@ -257,41 +254,3 @@ class KernelFib:
                 self._neighbours[key] = None
         return self._neighbours[key]
 
-
-class KernelSources:
-    """The `Sources` of this network namespace: `ip route get DST`'s source address.
-
-    Not cached: MapDataplane asks once per address per operation. It asks over
-    its own rtnetlink socket, one request and its answer at a time, with
-    pyroute2's message classes (IPRoute.route("get") costs three times as much,
-    which a `pyvsadm -R` of thousands of real servers notices).
-    """
-
-    def __init__(self) -> None:
-        self._sock = socket.socket(socket.AF_NETLINK, socket.SOCK_RAW, socket.NETLINK_ROUTE)
-        self._sock.bind((0, 0))
-        self._seq = 0
-
-    def source(self, dst: ipaddress.IPv4Address) -> ipaddress.IPv4Address | None:
-        self._seq += 1
-        request = rtmsg()
-        request["family"] = socket.AF_INET
-        request["dst_len"] = 32
-        request["attrs"] = [("RTA_DST", str(dst))]
-        request["header"]["type"] = RTM_GETROUTE
-        request["header"]["flags"] = NLM_F_REQUEST
-        request["header"]["sequence_number"] = self._seq
-        request.encode()
-        self._sock.send(request.data)
-        answer = self._sock.recv(65536)
-        kind = struct.unpack_from("=H", answer, 4)[0]
-        if kind == NLMSG_ERROR:
-            route = route_error(struct.unpack_from("=i", answer, 16)[0])
-        else:
-            reply = rtmsg(answer)
-            reply.decode()
-            route = route_answer(reply, dst)
-        return route.src if route.rc == FIB_SUCCESS and route.src != NO_ADDRESS else None
-
-    def close(self) -> None:
-        self._sock.close()

@@ -9,12 +9,14 @@ declared layout from a pin directory.
 from __future__ import annotations
 
 import ctypes
+import errno
 import struct
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any, Generic, TypeVar
 
 from pyvs.dataplane import libbpf
+from pyvs.model.errors import DataplaneError
 from pyvs.packet.tables import DecapMaps, DirectorMaps, HandleMaker, MapSpec
 
 BPF_MAP_TYPE_ARRAY = 2
@@ -33,8 +35,13 @@ class BpfMap(Generic[K, V]):
         info = libbpf.map_info(fd)
         self.max_entries = info.max_entries
         self.is_array = info.type == BPF_MAP_TYPE_ARRAY
-        if info.key_size != ctypes.sizeof(key_type):
-            raise ValueError(f"map {info.name!r}: key size {info.key_size} != {ctypes.sizeof(key_type)}")
+        if (info.key_size, info.value_size) != (ctypes.sizeof(key_type), ctypes.sizeof(value_type)):
+            # Maps outlive pyvs upgrades: a layout pinned by another version must not be misread.
+            raise DataplaneError(errno.EPROTO, (
+                f"map {info.name} has {info.key_size}-byte keys and {info.value_size}-byte values where "
+                f"this pyvs needs {ctypes.sizeof(key_type)} and {ctypes.sizeof(value_type)}: it was made by "
+                "another version of pyvs (save the configuration with that version's pyvsadm -S, remove "
+                "/sys/fs/bpf/pyvs/ of this network namespace, attach again and restore it)"))
 
     @classmethod
     def pinned(cls, directory: Path, name: str, key_type: type[K], value_type: type[V]) -> BpfMap[K, V]:

@@ -17,8 +17,8 @@ from pyvs.bpf import build
 from pyvs.control import journal
 from pyvs.control.config import Config
 from pyvs.dataplane import features, libbpf, pins
-from pyvs.dataplane.kernel_fib import KernelSources
 from pyvs.dataplane.maps import BpfMap, pinned_decap_maps, pinned_director_maps
+from pyvs.dataplane.sources import KernelSources
 from pyvs.dataplane.state import MapDataplane, apply
 from pyvs.model.enums import FLOW_TIMEOUT_S
 from pyvs.model.errors import ConfigError, DataplaneError
