@@ -43,6 +43,9 @@ def test_concurrent_first_uses_in_a_new_namespace_all_succeed() -> None:
         assert sorted(line.split()[2] for line in saved) == sorted(service(n) for n in range(WRITERS))
 
 
+INODE_TRIES = 400
+
+
 def test_a_namespace_that_reuses_an_inode_number_sees_no_service(tmp_path: Path) -> None:
     with Topology() as first:
         old = first.add_namespace("old")
@@ -54,12 +57,15 @@ def test_a_namespace_that_reuses_an_inode_number_sees_no_service(tmp_path: Path)
     assert old_dir.is_dir()
     try:
         with Topology() as second:
-            for attempt in range(20):  # the kernel hands the freed inode number out again, soon
+            # The kernel gives namespaces the lowest free inode number: holding every new one
+            # fills the numbers freed below the old one (by other tests' namespaces) until the
+            # old one's comes back.
+            for attempt in range(INODE_TRIES):
                 new = second.add_namespace(f"new{attempt}")
                 if identity_of(new.path).inode == old_identity.inode:
                     break
             else:
-                pytest.fail(f"no new namespace got inode {old_identity.inode} in 20 tries")
+                pytest.fail(f"no new namespace got inode {old_identity.inode} in {INODE_TRIES} tries")
             second.on_close(lambda: release_pyvs_state(new, []))
             assert new.run_pyvs([*pyvsadm_argv(), "-S", "-n"]).stdout == ""
             new.run_pyvs([*pyvsadm_argv(), "-A", "-t", service(1), "-s", "rr"])  # its own pins, beside
