@@ -229,24 +229,24 @@ SEEDED_ERRORS = [
     (
         "-A -t 10.2.2.4:80 -s wlc",
         2,
-        "pyvsadm: scheduler 'wlc' is not supported yet (supported: rr, wrr, sh, dh, mh)\n",
+        "pyvsadm: scheduler 'wlc' is not supported yet (supported: rr, wrr, sh, dh, mh, fo)\n",
     ),
     (
         "-A -t 10.2.2.4:80 -s lblc",
         2,
-        "pyvsadm: scheduler 'lblc' is not supported yet (supported: rr, wrr, sh, dh, mh)\n",
+        "pyvsadm: scheduler 'lblc' is not supported yet (supported: rr, wrr, sh, dh, mh, fo)\n",
     ),
     (
         "-A -t 10.2.2.4:80",
         2,
         "pyvsadm: scheduler 'wlc' (ipvsadm's default when -s is not given) is not supported yet"
-        " (supported: rr, wrr, sh, dh, mh)\n",
+        " (supported: rr, wrr, sh, dh, mh, fo)\n",
     ),
     (
         "-E -t 10.2.2.3:80 -p",
         2,
         "pyvsadm: scheduler 'wlc' (ipvsadm's default when -s is not given) is not supported yet"
-        " (supported: rr, wrr, sh, dh, mh)\n",
+        " (supported: rr, wrr, sh, dh, mh, fo)\n",
     ),
     (
         "-a -t 10.2.2.3:80 -r 10.3.3.4",
@@ -482,7 +482,7 @@ def test_restore_lines_see_the_lines_before(seeded: MemoryDataplane) -> None:
             " pyvs forwards in tunnel mode only (-i)",
         ),
         ("-A -t 10.2.2.3:81 -s lc", 2,
-         "pyvsadm: scheduler 'lc' is not supported yet (supported: rr, wrr, sh, dh, mh)"),
+         "pyvsadm: scheduler 'lc' is not supported yet (supported: rr, wrr, sh, dh, mh, fo)"),
         (
             "-L -n",
             2,

@@ -24,6 +24,7 @@ enum lb_sched_kind {
 	LB_SCHED_SH = 2,
 	LB_SCHED_DH = 3,
 	LB_SCHED_MH = 4,
+	LB_SCHED_FO = 5,	/* a sequence of one: the first real server of the highest weight */
 };
 
 /* Forwarding method, numbered as IPVS's IP_VS_CONN_F_* (model.enums.FwdMethod). */

@@ -32,7 +32,7 @@ SUPPORTED_SCHEDULERS: Final[Mapping[str, Scheduler]] = {scheduler.label: schedul
 
 # The kernel's other IPVS schedulers: known names, not implemented by pyvs yet.
 KNOWN_SCHEDULERS: Final = frozenset(
-    {"wlc", "lc", "sed", "nq", "lblc", "lblcr", "fo", "ovf", "twos"}
+    {"wlc", "lc", "sed", "nq", "lblc", "lblcr", "ovf", "twos"}
 )
 
 

@@ -242,7 +242,7 @@ def usage(program: str = DEFAULT_PROGRAM) -> str:
     lines = [
         version(p),
         "Usage:",
-        f"  {p} -A|E -t|u service-address -s rr|wrr|sh|dh|mh [-p [timeout]] [-b sched-flags]",
+        f"  {p} -A|E -t|u service-address -s rr|wrr|sh|dh|mh|fo [-p [timeout]] [-b sched-flags]",
         f"  {p} -D -t|u service-address",
         f"  {p} -C",
         f"  {p} -R",

@@ -43,6 +43,7 @@ class Scheduler(enum.IntEnum):
     SH = 2
     DH = 3
     MH = 4
+    FO = 5
 
     @property
     def label(self) -> str:

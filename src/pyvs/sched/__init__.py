@@ -5,7 +5,10 @@ Each scheduler is one of these kinds, by what the data path needs of it:
 - a sequence (rr, wrr; sequence.py): one period of the kernel's picks, walked
   by a position that every new connection advances;
 - a table (sh, dh; table.py): the kernel's 256 buckets of real servers, into
-  which every new connection is hashed.
+  which every new connection is hashed;
+- fo (ip_vs_fo.c): every new connection goes to the first real server, in list
+  order, of the highest weight (and not overloaded: pyvs has no thresholds
+  yet, so none is), which is a sequence of one.
 
 Both fill one bank of lb_sched with real server indices (`slots`); only the
 sequences carry state from one change to the next (`state_at`, `resume`).
@@ -33,8 +36,19 @@ def slots(scheduler: Scheduler, weights: Sequence[int], flags: int = 0) -> list[
         return fallback(table, weights) if flags & SvcFlag.SCHED1 else table
     if scheduler == Scheduler.DH:
         return dh_table(len(weights))
+    if scheduler == Scheduler.FO:
+        return fo_pick(weights)
     return schedule_sequence(scheduler, weights)
 
 
-__all__ = ["SCHED_SLOTS", "SEQUENCES", "TABLES", "SchedState", "resume", "schedule_sequence", "slots",
-           "state_at"]
+def fo_pick(weights: Sequence[int]) -> list[int]:
+    """ip_vs_fo_schedule(): [the index of the first highest weight above 0], or []."""
+    best, highest = [], 0
+    for index, weight in enumerate(weights):
+        if weight > highest:
+            best, highest = [index], weight
+    return best
+
+
+__all__ = ["SCHED_SLOTS", "SEQUENCES", "TABLES", "SchedState", "fo_pick", "resume", "schedule_sequence",
+           "slots", "state_at"]
