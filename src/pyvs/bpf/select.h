@@ -168,10 +168,13 @@ static __always_inline __s64 available_real(void *map, __u32 slot)
 	return *real_id;
 }
 
-/* The sh and dh hash (ip_vs_sh_hashkey()): @addr and @port in host order. */
-static __always_inline __u32 table_hash(__u32 addr, __u32 port, __u32 offset)
+/*
+ * The sh and dh hash (ip_vs_sh_hashkey() at offset 0): @addr and @port in
+ * host order. sh-fallback's other offsets are folded into the table.
+ */
+static __always_inline __u32 table_hash(__u32 addr, __u32 port)
 {
-	return (offset + (port + addr) * LB_HASH_MULTIPLIER) & (LB_SCHED_SLOTS - 1);
+	return ((port + addr) * LB_HASH_MULTIPLIER) & (LB_SCHED_SLOTS - 1);
 }
 
 /**
@@ -196,7 +199,7 @@ static __always_inline __s64 table_pick(const struct lb_svc *svc, const struct l
 		if (svc->flags & LB_SVC_F_SCHED2)
 			port = bpf_ntohs(key->sport);
 	}
-	slot = (svc->id * 2 + (svc->bank & 1)) * LB_SCHED_SLOTS + table_hash(addr, port, 0);
+	slot = (svc->id * 2 + (svc->bank & 1)) * LB_SCHED_SLOTS + table_hash(addr, port);
 	return available_real(&lb_sched, slot);
 }
 
@@ -230,12 +233,6 @@ static __always_inline __u32 mh_hash(__u32 value)
 	return (__u32)(v0 ^ v1 ^ v2 ^ v3);
 }
 
-/**
- * mh_pick() - the real server of @svc's Maglev table for this flow, as
- * ip_vs_mh_get() chooses it: bucket hsiphash(port + client address) mod
- * LB_MH_TABLE_SIZE, the port being the client's with mh-port, else 0.
- * Returns: the real server id when it is available (weight > 0), else -1.
- */
 /*
  * mh_fallback() - steps @from to @from + LB_MH_FALLBACK_STEP - 1 of
  * ip_vs_mh_get_fallback()'s walk from bucket @first (hsiphash(offset + @value)
@@ -262,6 +259,13 @@ __attribute__((noinline)) long mh_fallback(__u32 base, __u32 value, __u32 first,
 	return -1;
 }
 
+/**
+ * mh_pick() - the real server of @svc's Maglev table for this flow, as
+ * ip_vs_mh_get() chooses it: bucket hsiphash(port + client address) mod
+ * LB_MH_TABLE_SIZE, the port being the client's with mh-port, else 0; with
+ * mh-fallback, as ip_vs_mh_get_fallback() walks on from there.
+ * Returns: the real server id when it is available (weight > 0), else -1.
+ */
 static __always_inline __s64 mh_pick(const struct lb_svc *svc, const struct lb_flow_key *key)
 {
 	__u32 port = 0, base, value, first;

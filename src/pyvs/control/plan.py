@@ -189,8 +189,6 @@ class _Planner:
     phases: dict[_Phase, list[Write]] = field(default_factory=lambda: {phase: [] for phase in _Phase})
     # Counters of the ids given out, reset before any write that uses them.
     zeroed: dict[str, list[int]] = field(default_factory=lambda: {"svc_stats": [], "real_stats": []})
-    # Ids that services dropped: freed after the flips, so not given out again by this plan.
-    dropped: list[int] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         self.by_svc = self.state.service_reals()
@@ -235,9 +233,9 @@ class _Planner:
 
     def free_real(self, phase: _Phase, real_id: int) -> None:
         self.put_real(phase, real_id, abi.Real(svc_id=FREE_SVC_ID, gen=self.reals[real_id].gen))
-        if phase is _Phase.FREE:
-            self.dropped.append(real_id)
-        else:
+        # An id a service dropped is freed after the flips: this plan does not give it out
+        # again (the next one sees it free). Ids freed before any real server is written are.
+        if phase is not _Phase.FREE:
             self.real_ids.give_back(real_id)
 
     def remove_service(self, key: ServiceKey) -> None:

@@ -10,8 +10,10 @@ Each scheduler is one of these kinds, by what the data path needs of it:
   order, of the highest weight (and not overloaded: pyvs has no thresholds
   yet, so none is), which is a sequence of one.
 
-Both fill one bank of lb_sched with real server indices (`slots`); only the
+Each fills one bank of lb_sched with real server indices (`slots`); only the
 sequences carry state from one change to the next (`state_at`, `resume`).
+mh (mh.py) needs the real servers' addresses and last weights, and a table
+of its own size in lb_mh: the planner builds it with mh_table().
 """
 
 from __future__ import annotations
@@ -24,7 +26,6 @@ from pyvs.sched.sequence import SCHED_SLOTS, SchedState, resume, schedule_sequen
 from pyvs.sched.table import dh_table, fallback, sh_table
 
 SEQUENCES: Final = frozenset({Scheduler.RR, Scheduler.WRR})
-TABLES: Final = frozenset({Scheduler.SH, Scheduler.DH})
 
 
 def slots(scheduler: Scheduler, weights: Sequence[int], flags: int = 0) -> list[int]:
@@ -50,5 +51,5 @@ def fo_pick(weights: Sequence[int]) -> list[int]:
     return best
 
 
-__all__ = ["SCHED_SLOTS", "SEQUENCES", "TABLES", "SchedState", "fo_pick", "resume", "schedule_sequence",
+__all__ = ["SCHED_SLOTS", "SEQUENCES", "SchedState", "fo_pick", "resume", "schedule_sequence",
            "slots", "state_at"]

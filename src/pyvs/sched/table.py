@@ -58,14 +58,11 @@ def dh_table(count: int) -> list[int]:
     return [bucket % count for bucket in range(TABLE_SIZE)] if count else []
 
 
-def sh_hash(address: int, port: int, offset: int = 0) -> int:
-    """ip_vs_sh_hashkey(): `address` and `port` in host order (port 0 without sh-port)."""
-    return (offset + (port + address) * HASH_MULTIPLIER) & TABLE_MASK
-
-
-def dh_hash(address: int) -> int:
-    """ip_vs_dh_hashkey()."""
-    return (address * HASH_MULTIPLIER) & TABLE_MASK
+def sh_hash(address: int, port: int) -> int:
+    """ip_vs_sh_hashkey() at offset 0, which is also ip_vs_dh_hashkey() with port 0:
+    `address` and `port` in host order (port 0 without sh-port). The fallback's
+    other offsets are folded into the table (`fallback`)."""
+    return ((port + address) * HASH_MULTIPLIER) & TABLE_MASK
 
 
 def fallback(table: Sequence[int], weights: Sequence[int]) -> list[int]:
