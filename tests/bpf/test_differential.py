@@ -42,7 +42,7 @@ from pyvs.model import FwdMethod, Protocol, RealServer, Scheduler, ServiceKey, V
 from pyvs.model.enums import Action, FlowState, SvcFlag
 from pyvs.packet import abi
 from pyvs.packet.fib import Route, StaticFib
-from pyvs.packet.pipeline import process_decap, process_director
+from pyvs.packet.pipeline import process_decap, process_director, sweep_flows
 from pyvs.packet.tables import DecapMaps, DirectorMaps
 from tests.bpf.conftest import OTHER_MAC, OTHER_ROUTER_MAC, fib_namespace, private_pins
 from tests.vectors.frames import DIRECTOR_MAC, ROUTER_MAC
@@ -59,6 +59,9 @@ CLIENTS = ["10.1.1.1", "10.1.1.2", "192.0.2.7"]
 NETMASKS = ["255.255.255.255", "255.255.255.0", "255.0.0.0"]  # -M: the first two clients share a /24
 REALS = ["10.3.3.3", "10.3.3.4", "10.4.4.4", "10.5.5.5", "10.6.6.6", "10.7.7.7"]
 AGES_S = [0.5, 5, 30, 90, 200, 500, 1000]  # at least 5 s from every timeout (2, 10, 60, 120, 300, 900)
+SET_TIMEOUTS = [0, 0, 20, 45, 150, 400]  # --set values, as far from the ages (0: IPVS's default)
+# (-x, -y) of a real server: none, or low enough that the seeded counts cross them
+THRESHOLDS = st.sampled_from([(0, 0), (0, 0), (0, 0), (1, 0), (2, 1), (3, 0), (4, 2)])
 U32 = ctypes.c_uint32
 
 
@@ -88,7 +91,7 @@ def configs(draw: st.DrawFn) -> Config:
         key = ServiceKey(Protocol.UDP if udp else Protocol.TCP, ipaddress.IPv4Address(vip), port)
         addrs = draw(st.lists(st.sampled_from(REALS), max_size=4, unique=True))
         reals = tuple(RealServer(ipaddress.IPv4Address(a), port, draw(st.sampled_from([0, 1, 1, 2, 3, 5])),
-                                 FwdMethod.TUNNEL) for a in addrs)
+                                 FwdMethod.TUNNEL, *draw(THRESHOLDS)) for a in addrs)
         persistence = draw(st.sampled_from([None, None, 60, 300]))
         flags = draw(st.sampled_from([0, 0, SvcFlag.SCHED1, SvcFlag.SCHED2, SvcFlag.SCHED1 | SvcFlag.SCHED2]))
         netmask = ipaddress.IPv4Address(draw(st.sampled_from(NETMASKS)))
@@ -108,12 +111,29 @@ class FlowSeed:
     state: FlowState
     age_s: float
     stale_gen: bool
+    counted: int  # 0: another CPU or the sweeper holds the entry
 
 
 flow_seeds = st.builds(
     FlowSeed, st.sampled_from(CLIENTS), st.sampled_from([1000, 1001, 40000]), st.sampled_from(VIPS),
     st.sampled_from(PORTS), st.sampled_from([6, 17]), st.integers(0, 7), st.sampled_from(list(FlowState)),
-    st.sampled_from(AGES_S), st.booleans())
+    st.sampled_from(AGES_S), st.booleans(), st.sampled_from([1, 1, 1, 1, 1, 0]))
+
+
+@dataclass(frozen=True)
+class Seed:
+    """What the maps hold besides the configuration: flows, connection counts, --set."""
+
+    flows: list[FlowSeed]
+    counts: list[tuple[int, int, bool]]  # per real id in ascending order: active, inactive, overloaded
+    timeouts: tuple[int, int, int]
+
+
+seeds_st = st.builds(
+    Seed, st.lists(flow_seeds, max_size=4),
+    st.lists(st.tuples(st.integers(0, 3), st.integers(0, 300), st.sampled_from([False, False, True])),
+             min_size=MAX_REALS, max_size=MAX_REALS),
+    st.tuples(*[st.sampled_from(SET_TIMEOUTS)] * 3))
 
 
 def checksum(header: bytes) -> int:
@@ -197,23 +217,32 @@ class Twins:
             for handle in (side.maps.flows, side.maps.persist):
                 for key in list(handle.keys()):
                     handle.delete(key)
+            side.maps.conns.zero(range(MAX_REALS))
+            side.maps.timeouts.zero(range(len(FlowState)))
+            side.maps.sweeper.put(U32(0), abi.Sweeper())
             side.commit(side.read(), config)
 
-    def seed_flows(self, seeds: list[FlowSeed], now: int) -> None:
+    def seed(self, seed: Seed, now: int) -> None:
         for side in (self.kernel, self.reference):
+            side.set_timeouts(*seed.timeouts)
+            for real_id, real in sorted(side.real_values.items()):
+                active, inactive, overloaded = seed.counts[real_id % MAX_REALS]
+                flag = real.overload_epoch if overloaded else 0
+                side.maps.conns.put(U32(real_id), abi.Conns(active=active, inactive=inactive, overload=flag))
             real_ids = sorted(side.real_values)
             if not real_ids:
-                return
-            for seed in seeds:
-                real_id = real_ids[seed.real_index % len(real_ids)]
+                continue
+            for seed_flow in seed.flows:
+                seed_ = seed_flow
+                real_id = real_ids[seed_.real_index % len(real_ids)]
                 real = side.real_values[real_id]
-                key = abi.FlowKey(saddr=abi.be32(ipaddress.IPv4Address(seed.client)),
-                                  daddr=abi.be32(ipaddress.IPv4Address(seed.vip)),
-                                  sport=abi.be16(seed.sport), dport=abi.be16(seed.dport), proto=seed.proto)
+                key = abi.FlowKey(saddr=abi.be32(ipaddress.IPv4Address(seed_.client)),
+                                  daddr=abi.be32(ipaddress.IPv4Address(seed_.vip)),
+                                  sport=abi.be16(seed_.sport), dport=abi.be16(seed_.dport), proto=seed_.proto)
                 side.maps.flows.put(key, abi.Flow(
-                    last_seen_ns=now - int(seed.age_s * 1e9), real_id=real_id,
-                    real_gen=real.gen + (7 if seed.stale_gen else 0), svc_id=real.svc_id,
-                    state=int(seed.state)))
+                    last_seen_ns=now - int(seed_.age_s * 1e9), real_id=real_id,
+                    real_gen=real.gen + (7 if seed_.stale_gen else 0), svc_id=real.svc_id,
+                    state=int(seed_.state), counted=seed_.counted))
 
     def snapshot(self, side: MapDataplane) -> dict[str, object]:
         m = side.maps
@@ -224,6 +253,8 @@ class Twins:
         return {
             "flows": table(m.flows),
             "persist": table(m.persist),
+            "conns": {bytes(k): bytes(v) for k, v in m.conns.all_items()},  # arrays: the non-zero entries
+            "sweeper": [(v.sweeps, v.expired) for _k, v in m.sweeper.items()],
             "sched_pos": [m.sched_pos.get(U32(i)).value for i in range(MAX_SERVICES)],
             "svc_stats": m.svc_stats.sum_all(),
             "real_stats": m.real_stats.sum_all(),
@@ -234,6 +265,13 @@ class Twins:
         ctx = XdpMd(data=0, data_end=len(frame), ingress_ifindex=self.ifindex)
         rc, out, _ = libbpf.prog_test_run(self.obj.program_fd("lb_director"), frame, ctx=ctx)
         return Action(rc), out
+
+    def sweep(self) -> int:
+        """One sweep on each side (the kernel's lb_sweep program, sweep_flows()): how many
+        flows the reference's took out."""
+        rc, _, _ = libbpf.prog_test_run(self.obj.program_fd("lb_sweep"), bytes(64))
+        assert Action(rc) == Action.PASS
+        return sweep_flows(self.reference.maps, time.monotonic_ns())
 
 
 @pytest.fixture(scope="module")
@@ -281,28 +319,36 @@ def test_xdp_and_reference_pipeline_agree(twins: Twins) -> None:
 
     @settings(max_examples=EXAMPLES, deadline=None, derandomize=FIXED, database=None,
               suppress_health_check=list(HealthCheck))
-    @given(config=configs(), seeds=st.lists(flow_seeds, max_size=4), data=st.data())
-    def agree(config: Config, seeds: list[FlowSeed], data: st.DataObject) -> None:
+    @given(config=configs(), seed=seeds_st, data=st.data())
+    def agree(config: Config, seed: Seed, data: st.DataObject) -> None:
         targets = [(str(k.address), k.port, int(k.protocol)) for k in config]
-        batch = data.draw(st.lists(frames(targets), min_size=FRAMES or 1, max_size=FRAMES or 3))
+        # a frame, or None: a sweep of the flow table
+        batch = data.draw(st.lists(st.one_of(frames(targets), frames(targets), frames(targets), st.none()),
+                                   min_size=FRAMES or 1, max_size=FRAMES or 3))
         twins.reset(config)
         now = time.monotonic_ns()
-        twins.seed_flows(seeds, now)
+        twins.seed(seed, now)
         before_k, before_r = twins.snapshot(twins.kernel), twins.snapshot(twins.reference)
         for frame in batch:
             now = time.monotonic_ns()
-            action, out = twins.run_kernel(frame)
-            verdict = process_director(frame, twins.reference.maps, twins.fib, now_ns=now,
-                                       ingress_ifindex=twins.ifindex)
-            assert (verdict.action, verdict.frame.hex()) == (action, out.hex()), frame.hex()
-            seen["frames compared"] += 1
-            service = _service_of(frame, config)
-            if service is not None and action in (Action.TX, Action.REDIRECT):
-                seen[f"forwarded by {service.scheduler.label}"] += 1
-            changed = "changed" if out != frame else "unchanged"
-            seen[f"{action.name} {verdict.reason.name if verdict.reason else changed}"] += 1
+            if frame is None:
+                expired = twins.sweep()
+                seen["sweeps"] += 1
+                seen["flows expired by sweeps"] += expired
+                frame = b""
+            else:
+                action, out = twins.run_kernel(frame)
+                verdict = process_director(frame, twins.reference.maps, twins.fib, now_ns=now,
+                                           ingress_ifindex=twins.ifindex)
+                assert (verdict.action, verdict.frame.hex()) == (action, out.hex()), frame.hex()
+                seen["frames compared"] += 1
+                service = _service_of(frame, config)
+                if service is not None and action in (Action.TX, Action.REDIRECT):
+                    seen[f"forwarded by {service.scheduler.label}"] += 1
+                changed = "changed" if out != frame else "unchanged"
+                seen[f"{action.name} {verdict.reason.name if verdict.reason else changed}"] += 1
             after_k, after_r = twins.snapshot(twins.kernel), twins.snapshot(twins.reference)
-            for name in ("sched_pos", "svc_stats", "real_stats", "drops"):
+            for name in ("sched_pos", "svc_stats", "real_stats", "drops", "conns", "sweeper"):
                 assert after_k[name] == after_r[name], (name, frame.hex())
             for name in ("flows", "persist"):
                 kernel_side = timestamped(before_k[name], after_k[name])  # type: ignore[arg-type]
@@ -313,10 +359,10 @@ def test_xdp_and_reference_pipeline_agree(twins: Twins) -> None:
     agree()
     expected = {"TX changed", "REDIRECT changed", "PASS unchanged", "PASS changed", "DROP BAD_IP_HEADER",
                 "DROP BAD_IP_CHECKSUM", "DROP FRAGMENT", "DROP BAD_L4_HEADER", "DROP TTL_EXCEEDED",
-                "DROP NO_REAL_SERVER", "DROP NO_ROUTE"}
+                "DROP NO_REAL_SERVER", "DROP NO_ROUTE", "sweeps", "flows expired by sweeps"}
     expected |= {f"forwarded by {scheduler.label}" for scheduler in Scheduler}
     if EXAMPLES >= 5000:
-        expected |= {"TX FRAG_NEEDED", "DROP BAD_IP_CHECKSUM"}
+        expected |= {"TX FRAG_NEEDED", "DROP BAD_IP_CHECKSUM", "DROP FLOW_BUSY"}
     assert expected <= set(seen), (expected - set(seen), seen)
     print(f"\ndifferential: {seen['frames compared']} frames compared in {EXAMPLES} examples, 0 mismatches:",
           dict(seen.most_common()))

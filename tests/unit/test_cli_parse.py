@@ -367,8 +367,6 @@ NO_DR = (
         ),
         ("-L -n --rate", "pyvsadm: --rate is not supported yet"),
         ("-A -f 1 -s rr", "pyvsadm: option --fwmark-service (-f) is not supported yet"),
-        ("-a -t 10.2.2.3:80 -r 10.3.3.3 -i -x 10", "pyvsadm: option --u-threshold (-x) is not supported yet"),
-        ("--set 900 120 300", "pyvsadm: the --set command is not supported yet"),
         ("--start-daemon master", "pyvsadm: the --start-daemon command is not supported yet"),
         ("-A -t [2001:db8::1]:80 -s rr", "pyvsadm: IPv6 address '[2001:db8::1]:80' is not supported yet"),
         ("-D -u 2001:db8::1", "pyvsadm: IPv6 address '2001:db8::1' is not supported yet"),
@@ -514,7 +512,6 @@ def test_sched_flags(line: str, flags: int, error: str | None) -> None:
          "pyvsadm: option --pe is not supported: pyvs has no persistence engine (sip is not planned)"),
         ("-A --sctp-service 10.2.2.3:80 -s rr", "pyvsadm: option --sctp-service is not supported yet"),
         ("-A -f 1 -6 -s rr", "pyvsadm: option --fwmark-service (-f) is not supported yet"),
-        ("--set 900 120 300", "pyvsadm: the --set command is not supported yet"),
         ("--stop-daemon backup", "pyvsadm: the --stop-daemon command is not supported yet"),
         ("-L --sort -n", None),
     ],
@@ -524,3 +521,11 @@ def test_every_option_is_checked_as_ipvsadm_checks_it(line: str, expected: str |
         assert parse(line.split(), resolver=StaticResolver()).kind is Cmd.LIST
         return
     assert error(line) == (expected, 2)
+
+
+def test_set_takes_three_timeouts_and_thresholds_their_numbers() -> None:
+    assert p("--set 900 0 30").timeouts == (900, 0, 30)
+    assert error("--set 900 0") == ("--set option requires 3 timeout values", 2)
+    assert error("--set 900 x 30") == ("invalid timeout value `x' specified", 2)
+    command = p("-a -t 10.2.2.3:80 -r 10.3.3.3 -i -x 10 -y 5")
+    assert (command.u_threshold, command.l_threshold) == (10, 5)

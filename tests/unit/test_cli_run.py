@@ -227,26 +227,10 @@ SEEDED_ERRORS = [
     ("-a -t 10.2.2.3:80 -i", 2, "You need to supply the 'real-server' option for the 'add-server' command\n"),
     ("-A -t 10.2.2.4 -s rr", 2, "Zero port specified for non-persistent service\n"),
     (
-        "-A -t 10.2.2.4:80 -s wlc",
-        2,
-        "pyvsadm: scheduler 'wlc' is not supported yet (supported: rr, wrr, sh, dh, mh, fo)\n",
-    ),
-    (
         "-A -t 10.2.2.4:80 -s lblc",
         2,
-        "pyvsadm: scheduler 'lblc' is not supported yet (supported: rr, wrr, sh, dh, mh, fo)\n",
-    ),
-    (
-        "-A -t 10.2.2.4:80",
-        2,
-        "pyvsadm: scheduler 'wlc' (ipvsadm's default when -s is not given) is not supported yet"
-        " (supported: rr, wrr, sh, dh, mh, fo)\n",
-    ),
-    (
-        "-E -t 10.2.2.3:80 -p",
-        2,
-        "pyvsadm: scheduler 'wlc' (ipvsadm's default when -s is not given) is not supported yet"
-        " (supported: rr, wrr, sh, dh, mh, fo)\n",
+        "pyvsadm: scheduler 'lblc' is not supported yet (supported: rr, wrr, sh, dh, mh, fo, wlc, lc, sed,"
+        " nq, ovf)\n",
     ),
     (
         "-a -t 10.2.2.3:80 -r 10.3.3.4",
@@ -481,8 +465,9 @@ def test_restore_lines_see_the_lines_before(seeded: MemoryDataplane) -> None:
             "pyvsadm: forwarding method -g (gatewaying) is not supported yet:"
             " pyvs forwards in tunnel mode only (-i)",
         ),
-        ("-A -t 10.2.2.3:81 -s lc", 2,
-         "pyvsadm: scheduler 'lc' is not supported yet (supported: rr, wrr, sh, dh, mh, fo)"),
+        ("-A -t 10.2.2.3:81 -s lblcr", 2,
+         "pyvsadm: scheduler 'lblcr' is not supported yet "
+         "(supported: rr, wrr, sh, dh, mh, fo, wlc, lc, sed, nq, ovf)"),
         (
             "-L -n",
             2,
@@ -669,12 +654,33 @@ def test_the_other_listings_as_ipvsadm_prints_them(seeded: MemoryDataplane) -> N
         "  -> 10.3.3.3:80                  1         0           0          0         \n"
     )
     assert ok(seeded, "-L --timeout") == "Timeout (tcp tcpfin udp): 900 120 300\n"
+    assert ok(seeded, "--set 0 60 0") == ""  # 0: unchanged, as IPVS
+    assert ok(seeded, "-L --timeout") == "Timeout (tcp tcpfin udp): 900 60 300\n"
+    assert ok(seeded, "--set 3600 0 30") == ""
+    assert ok(seeded, "-L --timeout") == "Timeout (tcp tcpfin udp): 3600 60 30\n"
     assert ok(seeded, "-L --daemon") == ""  # no sync daemon runs
     assert ok(seeded, "-L -n -c --persistent-conn") == (
         "IPVS connection entries\n"
         "pro expire state       source             virtual            "
         "destination        pe name          pe_data\n"
     )
+
+
+def test_thresholds_are_kept_listed_and_not_saved_as_ipvsadm_does(dp: MemoryDataplane) -> None:
+    ok(dp, "-A -t 10.2.2.3:80")  # wlc, ipvsadm's default
+    ok(dp, "-a -t 10.2.2.3:80 -r 10.3.3.3 -i -x 100 -y 50")
+    ok(dp, "-a -t 10.2.2.3:80 -r 10.3.3.4 -i -w 2 -x 7")
+    assert ok(dp, "-L -n --thresholds").splitlines()[3:] == [
+        "TCP  10.2.2.3:80 wlc",
+        "  -> 10.3.3.3:80                  100        50         0          0         ",
+        "  -> 10.3.3.4:80                  7          0          0          0         ",
+    ]
+    assert ok(dp, "-S -n").splitlines() == [  # ipvsadm -S saves no thresholds
+        "-A -t 10.2.2.3:80 -s wlc", "-a -t 10.2.2.3:80 -r 10.3.3.3:80 -i -w 1 --tun-type ipip",
+        "-a -t 10.2.2.3:80 -r 10.3.3.4:80 -i -w 2 --tun-type ipip"]
+    ok(dp, "-e -t 10.2.2.3:80 -r 10.3.3.3 -i -w 3")  # an edit without -x/-y sets them to 0
+    assert ok(dp, "-L -n --thresholds").splitlines()[4] == (
+        "  -> 10.3.3.3:80                  0          0          0          0         ")
 
 
 def test_nosort_lists_real_servers_newest_first(dp: MemoryDataplane) -> None:

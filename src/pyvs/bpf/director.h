@@ -30,6 +30,7 @@
 #ifndef AF_INET
 #define AF_INET 2
 #endif
+#define EEXIST 17	/* what bpf_map_update_elem() returns, negated, for BPF_NOEXIST on a taken key */
 
 static __always_inline int drop(__u32 reason)
 {
@@ -61,40 +62,43 @@ static __always_inline void count(void *stats_map, __u32 id, __u32 bytes, int ne
 
 /**
  * select_flow() - the real server for this packet: the flow's, or a newly
- * scheduled one recorded in the flow table.
- * Returns: the real server's entry, or NULL (no real server can take it).
+ * scheduled one recorded in the flow table (a new entry, or the entry of an
+ * expired or closed connection on the same 5-tuple taken over) and counted.
+ * Returns: the real server's entry, or NULL with the drop reason in @reason.
  */
 static __always_inline struct lb_real *select_flow(struct lb_flow_key *key,
+						   const struct lb_svc_key *svc_key,
 						   const struct lb_svc *svc,
 						   struct tcphdr *tcp, __u32 *real_id_out,
-						   int *new_conn)
+						   int *new_conn, __u32 *reason)
 {
 	struct lb_flow *flow = bpf_map_lookup_elem(&lb_flows, key);
 	struct lb_flow fresh = {};
 	__u64 now = bpf_ktime_get_ns();
 	struct tcphdr *syn_only = (tcp && tcp->syn && !tcp->ack) ? tcp : NULL;
+	struct lb_persist *tpl;
 	struct lb_real *real;
 	__u32 real_id;
 	__s64 picked;
-
-	struct lb_persist *tpl;
+	long rc;
 
 	if (flow && flow_is_usable(flow, svc->id, syn_only, now)) {
 		real_id = flow->real_id;
 		flow->last_seen_ns = now;
 		if (tcp)
-			flow->state = tcp_next_state(flow->state, tcp);
+			flow_set_state(flow, tcp_next_state(flow->state, tcp));
 		persist_lookup(svc, key->saddr & svc->netmask, now);
 		*new_conn = 0;
 		*real_id_out = real_id;
 		return bpf_map_lookup_elem(&lb_reals, &real_id);
 	}
 
+	*reason = LB_DROP_NO_REAL_SERVER;
 	tpl = persist_lookup(svc, key->saddr & svc->netmask, now);
 	if (tpl) {
 		real_id = tpl->real_id;
 	} else {
-		picked = schedule(svc, key);
+		picked = schedule(svc_key, key);
 		if (picked < 0)
 			return NULL;
 		real_id = (__u32)picked;
@@ -109,10 +113,20 @@ static __always_inline struct lb_real *select_flow(struct lb_flow_key *key,
 	fresh.real_gen = real->gen;
 	fresh.svc_id = svc->id;
 	fresh.state = tcp ? tcp_next_state(LB_FLOW_NONE, tcp) : LB_FLOW_UDP;
-	/* One-packet scheduling (-o, UDP): like IPVS, a connection per packet, never kept. */
-	if (!(svc->flags & LB_SVC_F_ONEPACKET && !tcp) &&
-	    bpf_map_update_elem(&lb_flows, key, &fresh, BPF_ANY))
-		return NULL;
+	fresh.counted = 1;
+	/* One-packet scheduling (-o, UDP): like IPVS, a connection per packet,
+	 * counted and gone with the packet, so neither kept nor counted here. */
+	if (!(svc->flags & LB_SVC_F_ONEPACKET && !tcp)) {
+		if (flow)
+			rc = flow_take_over(flow, &fresh) ? -EEXIST : 0;
+		else
+			rc = bpf_map_update_elem(&lb_flows, key, &fresh, BPF_NOEXIST);
+		if (rc) {
+			*reason = rc == -EEXIST ? LB_DROP_FLOW_BUSY : LB_DROP_FLOW_TABLE_FULL;
+			return NULL;
+		}
+		conns_bind(real_id, real->gen, svc->id, fresh.state);
+	}
 	*new_conn = 1;
 	*real_id_out = real_id;
 	return real;
@@ -181,7 +195,7 @@ static __always_inline int director_process(struct xdp_md *ctx)
 	struct lb_svc *svc;
 	struct lb_real *real;
 	__u16 *ports;
-	__u32 real_id = 0, bytes;
+	__u32 real_id = 0, bytes, reason = LB_DROP_NO_REAL_SERVER;
 	struct bpf_fib_lookup fib = {};
 	int rc, fib_rc, new_conn = 0;
 	__be32 real_addr, saddr;
@@ -230,9 +244,9 @@ static __always_inline int director_process(struct xdp_md *ctx)
 	flow_key.sport = ports[0];
 	flow_key.dport = ports[1];
 	flow_key.proto = iph->protocol;
-	real = select_flow(&flow_key, svc, tcp, &real_id, &new_conn);
+	real = select_flow(&flow_key, &svc_key, svc, tcp, &real_id, &new_conn, &reason);
 	if (!real)
-		return drop(LB_DROP_NO_REAL_SERVER);
+		return drop(reason);
 	real_addr = real->addr;
 	saddr = real->saddr;
 	bytes = frame.l3_len;

@@ -11,6 +11,8 @@ struct lb_layout {
 	struct lb_real real;
 	struct lb_flow_key flow_key;
 	struct lb_flow flow;
+	struct lb_conns conns;
+	struct lb_sweeper sweeper;
 	struct lb_persist_key persist_key;
 	struct lb_persist persist;
 	struct lb_counters counters;

@@ -25,6 +25,10 @@
 
 #define NSEC_PER_SEC 1000000000ULL
 
+/* How often the sweeper walks the flow table: the most an expired flow goes
+ * on counting in lb_conns (plus the walk itself). */
+#define LB_SWEEP_INTERVAL_NS NSEC_PER_SEC
+
 /* The director's bpf_fib_lookup() flags: none. BPF_FIB_LOOKUP_SRC (Linux 6.7)
  * is not used: the outer source address is in each real server's entry.
  * probe_xdp.bpf.c asks the kernel with the same flags before the director loads. */

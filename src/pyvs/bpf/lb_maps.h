@@ -74,14 +74,46 @@ struct {
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } lb_sched_pos SEC(".maps");
 
-/* lb_flow_key -> lb_flow: the connection table, least recently used first out. */
+/*
+ * lb_flow_key -> lb_flow: the connection table. A plain hash, not an LRU: an
+ * entry leaves only when the sweeper (sweeper.h) or a new connection on its
+ * 5-tuple has taken it out of lb_conns, so the counts the schedulers read stay
+ * exact; when it is full, new connections are dropped (LB_DROP_FLOW_TABLE_FULL).
+ */
 struct {
-	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(type, BPF_MAP_TYPE_HASH);
 	__type(key, struct lb_flow_key);
 	__type(value, struct lb_flow);
 	__uint(max_entries, LB_MAX_FLOWS);
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } lb_flows SEC(".maps");
+
+/* real server id -> lb_conns: its active and inactive connections, overloaded or not. */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__type(key, __u32);
+	__type(value, struct lb_conns);
+	__uint(max_entries, LB_MAX_REALS);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} lb_conns SEC(".maps");
+
+/* enum lb_flow_state -> idle timeout in seconds (ipvsadm --set); 0 = IPVS's default. */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__type(key, __u32);
+	__type(value, __u32);
+	__uint(max_entries, LB_FLOW_MAX);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} lb_timeouts SEC(".maps");
+
+/* 0 -> lb_sweeper: the timer that expires flows (sweeper.h). */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__type(key, __u32);
+	__type(value, struct lb_sweeper);
+	__uint(max_entries, 1);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} lb_sweeper SEC(".maps");
 
 /* lb_persist_key -> lb_persist: persistence templates of persistent services. */
 struct {

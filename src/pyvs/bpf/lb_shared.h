@@ -10,6 +10,7 @@
 #define LB_SHARED_H
 
 #include <linux/types.h>
+#include <linux/bpf.h>	/* struct bpf_timer */
 
 /* Slots per bank of a service's schedule (see lb_sched in lb_maps.h). */
 enum lb_limits {
@@ -24,7 +25,14 @@ enum lb_sched_kind {
 	LB_SCHED_SH = 2,
 	LB_SCHED_DH = 3,
 	LB_SCHED_MH = 4,
-	LB_SCHED_FO = 5,	/* a sequence of one: the first real server of the highest weight */
+	LB_SCHED_FO = 5,
+	/* The schedulers that read connection counts (lb_conns) walk the real
+	 * servers in kernel list order, which the service's live bank holds. */
+	LB_SCHED_WLC = 6,
+	LB_SCHED_LC = 7,
+	LB_SCHED_SED = 8,
+	LB_SCHED_NQ = 9,
+	LB_SCHED_OVF = 10,
 };
 
 /* Forwarding method, numbered as IPVS's IP_VS_CONN_F_* (model.enums.FwdMethod). */
@@ -61,6 +69,7 @@ enum lb_flow_state {
 	LB_FLOW_TIME_WAIT = 4,
 	LB_FLOW_CLOSE = 5,
 	LB_FLOW_UDP = 6,
+	LB_FLOW_MAX = 7,	/* entries of lb_timeouts */
 };
 
 /* Why the director dropped a frame: index into lb_drops. */
@@ -76,7 +85,8 @@ enum lb_drop_reason {
 	LB_DROP_NO_ROUTE = 8,
 	LB_DROP_FRAG_NEEDED = 9,
 	LB_DROP_FLOW_TABLE_FULL = 10,
-	LB_DROP_MAX = 11,
+	LB_DROP_FLOW_BUSY = 11,		/* another CPU was replacing this flow's entry at that instant */
+	LB_DROP_MAX = 12,
 };
 
 /* Idle timeouts of flows per state, in seconds (IPVS's defaults). */
@@ -142,8 +152,27 @@ struct lb_real {
 				 * control plane; 0 = no route when last resolved */
 	__u32 last_weight;	/* control plane only: the last weight other than 0
 				 * (IPVS's last_weight, which mh builds its table from) */
+	__u32 u_threshold;	/* ipvsadm -x: overloaded from this many connections; 0 = none */
+	__u32 l_threshold;	/* ipvsadm -y: not overloaded again below this many; 0 = 3/4 of -x */
+	__u32 overload_epoch;	/* what lb_conns.overload holds while overloaded (from 1); the
+				 * control plane moves it on to clear the flag (conns.h) */
 };
-_Static_assert(sizeof(struct lb_real) == 28, "lb_real ABI");
+_Static_assert(sizeof(struct lb_real) == 40, "lb_real ABI");
+
+/*
+ * Value of lb_conns, indexed by real server id: its connections as IPVS
+ * counts them (ip_vs_bind_dest, ip_vs_unbind_dest, set_tcp_state). Written by
+ * the data path only, atomically; the control plane zeroes an id's entry
+ * before giving the id out.
+ */
+struct lb_conns {
+	__u32 active;		/* flows in state ESTABLISHED (ActiveConn) */
+	__u32 inactive;		/* every other flow (InActConn) */
+	__u32 overload;		/* lb_real.overload_epoch: IPVS's IP_VS_DEST_F_OVERLOAD (-x
+				 * reached, -y not yet); anything else: not overloaded */
+	__u32 pad;
+};
+_Static_assert(sizeof(struct lb_conns) == 16, "lb_conns ABI");
 
 /* Key of lb_flows: the client's 5-tuple toward the VIP. */
 struct lb_flow_key {
@@ -162,10 +191,21 @@ struct lb_flow {
 	__u32 real_id;
 	__u32 real_gen;		/* lb_real.gen when the flow was scheduled */
 	__u32 svc_id;
+	/* state and counted are one 32-bit word for compare-and-swap (conns.h's flow_word()) */
 	__u8 state;		/* enum lb_flow_state */
-	__u8 pad[3];
+	__u8 counted;		/* 1: the flow counts in lb_conns[real_id]; 0: another CPU or the
+				 * sweeper is taking it over or deleting it */
+	__u8 pad[2];
 };
 _Static_assert(sizeof(struct lb_flow) == 24, "lb_flow ABI");
+
+/* Value of lb_sweeper's one entry: the timer that expires flows, and what it did. */
+struct lb_sweeper {
+	struct bpf_timer timer;
+	__u64 sweeps;		/* sweeps done */
+	__u64 expired;		/* flows they deleted */
+};
+_Static_assert(sizeof(struct lb_sweeper) == 32, "lb_sweeper ABI");
 
 /* Key of lb_persist: one client of a persistent service (ipvsadm -p). */
 struct lb_persist_key {

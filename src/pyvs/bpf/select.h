@@ -3,7 +3,8 @@
  * This file contains the choice of a real server: the service lookup, the
  * connection table (flows stick to their real server while alive, as in
  * IPVS), the TCP state kept for input-only connections, the rr/wrr
- * schedule walk and the sh/dh table lookup. The schedules and tables
+ * schedule walk, the sh/dh/mh table lookups and the walk of the schedulers
+ * that read connection counts (conns.h). The schedules and tables
  * themselves are computed in Python (pyvs/sched/) and written into lb_sched.
  */
 #ifndef LB_SELECT_H
@@ -15,26 +16,7 @@
 #include <bpf/bpf_endian.h>
 #include <bpf/bpf_helpers.h>
 #include "lb_maps.h"
-
-static __always_inline __u64 flow_timeout_ns(__u8 state)
-{
-	switch (state) {
-	case LB_FLOW_ESTABLISHED:
-		return LB_TIMEOUT_ESTABLISHED * NSEC_PER_SEC;
-	case LB_FLOW_SYN_RECV:
-		return LB_TIMEOUT_SYN_RECV * NSEC_PER_SEC;
-	case LB_FLOW_FIN_WAIT:
-		return LB_TIMEOUT_FIN_WAIT * NSEC_PER_SEC;
-	case LB_FLOW_TIME_WAIT:
-		return LB_TIMEOUT_TIME_WAIT * NSEC_PER_SEC;
-	case LB_FLOW_CLOSE:
-		return LB_TIMEOUT_CLOSE * NSEC_PER_SEC;
-	case LB_FLOW_UDP:
-		return LB_TIMEOUT_UDP * NSEC_PER_SEC;
-	default:
-		return LB_TIMEOUT_NONE * NSEC_PER_SEC;
-	}
-}
+#include "conns.h"
 
 /*
  * Next TCP state of an input-only connection, from IPVS's table for
@@ -73,28 +55,20 @@ static __always_inline __u8 tcp_next_state(__u8 state, const struct tcphdr *tcp)
 }
 
 /*
- * A flow may keep its real server while it is alive and its real server still
- * belongs to the service. A SYN on a closed or closing flow starts a new
- * connection, as IPVS's conn_reuse_mode=1 does.
+ * A flow may keep its real server while it is alive, counted and its real
+ * server still belongs to the service. A SYN on a closed or closing flow
+ * starts a new connection, as IPVS's conn_reuse_mode=1 does.
  */
-/* The real server @id still is the one of generation @gen, in service @svc_id. */
-static __always_inline int real_is_current(__u32 id, __u32 gen, __u32 svc_id)
-{
-	struct lb_real *real = bpf_map_lookup_elem(&lb_reals, &id);
-
-	return real && real->gen != 0 && real->gen == gen && real->svc_id == svc_id;
-}
-
 static __always_inline int flow_is_usable(const struct lb_flow *flow, __u32 svc_id,
 					  const struct tcphdr *syn_only, __u64 now)
 {
-	if (flow->svc_id != svc_id)
+	if (flow->svc_id != svc_id || !flow->counted)
 		return 0;
 	if (now - flow->last_seen_ns > flow_timeout_ns(flow->state))
 		return 0;
 	if (syn_only && (flow->state == LB_FLOW_TIME_WAIT || flow->state == LB_FLOW_CLOSE))
 		return 0;
-	return real_is_current(flow->real_id, flow->real_gen, svc_id);
+	return real_current(flow->real_id, flow->real_gen, svc_id) != NULL;
 }
 
 /**
@@ -114,7 +88,7 @@ static __always_inline struct lb_persist *persist_lookup(const struct lb_svc *sv
 	tpl = bpf_map_lookup_elem(&lb_persist, &key);
 	if (!tpl || now - tpl->last_seen_ns > (__u64)svc->timeout * NSEC_PER_SEC)
 		return NULL;
-	if (!real_is_current(tpl->real_id, tpl->real_gen, svc->id))
+	if (!real_current(tpl->real_id, tpl->real_gen, svc->id))
 		return NULL;
 	tpl->last_seen_ns = now;
 	return tpl;
@@ -130,40 +104,188 @@ static __always_inline void persist_record(const struct lb_svc *svc, __be32 clie
 		bpf_map_update_elem(&lb_persist, &key, &tpl, BPF_ANY);
 }
 
-/**
- * schedule_real() - take the next real server of @svc's rr/wrr sequence.
- * Returns: the real server id, or -1 when no real server takes new flows.
+/*
+ * sequence_slot() - take the next position of @svc's rr/wrr sequence.
+ * Returns: the real server id there, or -1.
  */
-static __always_inline __s64 schedule_real(const struct lb_svc *svc)
+static __always_inline __s64 sequence_slot(__u32 id, __u32 bank, __u32 len, __u32 *pos)
 {
-	__u32 id = svc->id, slot, *pos, *real_id;
+	__u32 slot = __sync_fetch_and_add(pos, 1) % len, *real_id;
 
-	if (svc->sched_len == 0 || svc->sched_len > LB_SCHED_SLOTS)
-		return -1;
-	pos = bpf_map_lookup_elem(&lb_sched_pos, &id);
-	if (!pos)
-		return -1;
-	slot = __sync_fetch_and_add(pos, 1) % svc->sched_len;
-	slot += (id * 2 + (svc->bank & 1)) * LB_SCHED_SLOTS;
+	slot += (id * 2 + (bank & 1)) * LB_SCHED_SLOTS;
 	real_id = bpf_map_lookup_elem(&lb_sched, &slot);
 	if (!real_id)
 		return -1;
 	return *real_id;
 }
 
+/* The real server @id takes new connections: weight above 0 and not overloaded. */
+static __always_inline int real_available(__u32 id)
+{
+	struct lb_real *real = bpf_map_lookup_elem(&lb_reals, &id);
+
+	return real && real->weight > 0 && !real_overloaded(id, real);
+}
+
+/*
+ * sequence_skip() - rr and wrr pass over overloaded real servers, as IPVS's
+ * walks do: take positions until an available one, at most a whole sequence.
+ * A global function, verified once on its own.
+ * Returns: the real server id, or -1 when none is available.
+ */
+__attribute__((noinline)) long sequence_skip(__u32 id, __u32 bank, __u32 len)
+{
+	__u32 tries, *pos;
+	__s64 real_id;
+
+	pos = bpf_map_lookup_elem(&lb_sched_pos, &id);
+	if (!pos || len == 0 || len > LB_SCHED_SLOTS)
+		return -1;
+	for (tries = 0; tries < LB_SCHED_SLOTS; tries++) {
+		if (tries >= len)
+			break;
+		real_id = sequence_slot(id, bank, len, pos);
+		if (real_id >= 0 && real_available(real_id))
+			return real_id;
+	}
+	return -1;
+}
+
+/**
+ * schedule_real() - take the next real server of @svc's rr/wrr sequence that
+ * is not overloaded.
+ * Returns: the real server id, or -1 when no real server takes new flows.
+ */
+static __always_inline __s64 schedule_real(const struct lb_svc *svc)
+{
+	__u32 id = svc->id, *pos;
+	__s64 real_id;
+
+	if (svc->sched_len == 0 || svc->sched_len > LB_SCHED_SLOTS)
+		return -1;
+	pos = bpf_map_lookup_elem(&lb_sched_pos, &id);
+	if (!pos)
+		return -1;
+	real_id = sequence_slot(id, svc->bank, svc->sched_len, pos);
+	if (real_id < 0 || real_available(real_id))
+		return real_id;
+	return sequence_skip(id, svc->bank, svc->sched_len);
+}
+
+/* How conns_pick() weighs a real server: the bits of its @how. */
+enum conns_how {
+	HOW_INACTIVE = 1,	/* overhead counts inactive connections */
+	HOW_PLUS_ONE = 2,	/* overhead + 1: the incoming connection (sed, nq) */
+	HOW_WEIGHTED = 4,	/* compare overhead / weight, else overhead alone (lc) */
+	HOW_OVF = 8,		/* pass over those with more active connections than weight */
+	HOW_NQ = 16,		/* the first with no active connection wins outright */
+};
+
+/*
+ * conns_pick() - what a scheduler that reads connection counts picks among
+ * the @len real ids from @base in lb_sched (the service's real servers in
+ * kernel list order), as its ip_vs_<kind>_schedule() does. Every one passes
+ * over overloaded real servers and those of weight 0 (for wlc and sed the
+ * kernel compares the latter but a weight of 0 never wins), and takes the one
+ * of least overhead / weight, the first in list order on a tie, with the
+ * kernel's overheads (conns_how_of()) and 64-bit products. fo and ovf are the
+ * same walk with an overhead of 1 for all: the highest weight wins. nq's
+ * "the first idle one, at once" is the same walk with an idle one's overhead 0.
+ * A global function, verified once on its own, and with @how as an unknown
+ * value: one walk for all six schedulers, not one per scheduler.
+ * Returns: the real server id, or -1 when none can take the connection.
+ */
+__attribute__((noinline)) long conns_pick(__u32 base, __u32 len, __u32 active_factor, __u32 how)
+{
+	/* Arithmetic, not branches, on @how's bits: the verifier walks each of the
+	 * 256 rounds once per way through it, and would run out of budget. */
+	__u32 ovf_mask = ((how & HOW_OVF) >> 3) - 1;	/* ovf: 0, else ~0 */
+	__u32 nq = (how & HOW_NQ) >> 4, weighted = (how & HOW_WEIGHTED) >> 2;
+	__u32 inactive_factor = how & HOW_INACTIVE, plus = (how & HOW_PLUS_ONE) >> 1;
+	/* Nothing picked yet: 1 / 0 is worse than any overhead / weight. */
+	__u32 i, slot, *real_id, weight, busy, overhead, best_overhead = 1, best_weight = 0;
+	struct lb_conns *c;
+	struct lb_real *real;
+	__s64 best = -1;
+
+	for (i = 0; i < LB_SCHED_SLOTS; i++) {
+		if (i >= len)
+			break;
+		slot = base + i;
+		real_id = bpf_map_lookup_elem(&lb_sched, &slot);
+		if (!real_id)
+			break;
+		real = bpf_map_lookup_elem(&lb_reals, real_id);
+		c = bpf_map_lookup_elem(&lb_conns, real_id);
+		if (!real || !c || (c->overload != 0 && c->overload == real->overload_epoch))
+			continue;
+		weight = real->weight;
+		/* ovf passes over those with more active connections than weight */
+		if (weight == 0 || c->active > (weight | ovf_mask))
+			continue;
+		overhead = c->active * active_factor + c->inactive * inactive_factor + plus;
+		/* nq: an idle one costs 0, so the first idle one wins and keeps it */
+		busy = (c->active | (0 - c->active)) >> 31;
+		overhead *= 1 - nq + nq * busy;
+		weight = (weight - 1) * weighted + 1;	/* lc: 1 for all */
+		if ((__u64)best_overhead * weight <= (__u64)overhead * best_weight)
+			continue;
+		best = *real_id;
+		best_overhead = overhead;
+		best_weight = weight;
+	}
+	return best;
+}
+
+/*
+ * conns_how_of() - conns_pick()'s arguments for scheduler @kind: the factor of
+ * active connections and the bits of conns_how. Overheads, as the kernel's:
+ *   lc, wlc  (active << 8) + inactive    (ip_vs_dest_conn_overhead())
+ *   sed, nq  active + 1
+ *   fo, ovf  1 (active * 0 + 1): only the weights decide
+ * Returns: 0, or -1 for a kind that is not one of these.
+ */
+static __always_inline int conns_how_of(__u32 kind, __u32 *active_factor, __u32 *how)
+{
+	switch (kind) {
+	case LB_SCHED_LC:
+		*active_factor = 256;
+		*how = HOW_INACTIVE;
+		return 0;
+	case LB_SCHED_WLC:
+		*active_factor = 256;
+		*how = HOW_INACTIVE | HOW_WEIGHTED;
+		return 0;
+	case LB_SCHED_SED:
+		*active_factor = 1;
+		*how = HOW_PLUS_ONE | HOW_WEIGHTED;
+		return 0;
+	case LB_SCHED_NQ:
+		*active_factor = 1;
+		*how = HOW_PLUS_ONE | HOW_WEIGHTED | HOW_NQ;
+		return 0;
+	case LB_SCHED_FO:
+		*active_factor = 0;
+		*how = HOW_PLUS_ONE | HOW_WEIGHTED;
+		return 0;
+	case LB_SCHED_OVF:
+		*active_factor = 0;
+		*how = HOW_PLUS_ONE | HOW_WEIGHTED | HOW_OVF;
+		return 0;
+	default:
+		return -1;
+	}
+}
+
 /*
  * available_real() - the real server id at @slot of the table @map (lb_sched
- * or lb_mh), when it takes new connections (weight > 0); -1 otherwise.
+ * or lb_mh), when it takes new connections (weight > 0, not overloaded); -1 otherwise.
  */
 static __always_inline __s64 available_real(void *map, __u32 slot)
 {
 	__u32 *real_id = bpf_map_lookup_elem(map, &slot);
-	struct lb_real *real;
 
-	if (!real_id)
-		return -1;
-	real = bpf_map_lookup_elem(&lb_reals, real_id);
-	if (!real || real->weight == 0)
+	if (!real_id || !real_available(*real_id))
 		return -1;
 	return *real_id;
 }
@@ -184,7 +306,7 @@ static __always_inline __u32 table_hash(__u32 addr, __u32 port)
  * (dh). With sh-fallback the control plane has written each bucket's
  * fallback outcome into the table (pyvs/sched/table.py), so one bucket is
  * all there is to read.
- * Returns: the real server id when it is available (weight > 0), else -1.
+ * Returns: the real server id when it is available (weight > 0, not overloaded), else -1.
  */
 static __always_inline __s64 table_pick(const struct lb_svc *svc, const struct lb_flow_key *key)
 {
@@ -203,7 +325,7 @@ static __always_inline __s64 table_pick(const struct lb_svc *svc, const struct l
 	return available_real(&lb_sched, slot);
 }
 
-#define LB_MH_FALLBACK_STEP 2048	/* mh_fallback()'s steps: half the table, rounded up */
+#define LB_MH_FALLBACK_STEP 256	/* mh_fallback()'s steps: a sixteenth of the table, rounded up */
 #define SIP_ROL(x, b) (((x) << (b)) | ((x) >> (64 - (b))))
 #define SIP_ROUND(v0, v1, v2, v3) do {					\
 	v0 += v1; v1 = SIP_ROL(v1, 13); v1 ^= v0; v0 = SIP_ROL(v0, 32);	\
@@ -236,10 +358,11 @@ static __always_inline __u32 mh_hash(__u32 value)
 /*
  * mh_fallback() - steps @from to @from + LB_MH_FALLBACK_STEP - 1 of
  * ip_vs_mh_get_fallback()'s walk from bucket @first (hsiphash(offset + @value)
- * for each offset from @first on); mh_pick() calls it twice to cover the whole
- * table, as the kernel does. A global function, so that the verifier checks
- * its loop once (half the table fits in its budget), not once for every way
- * the director reaches it.
+ * for each offset from @first on); mh_pick() calls it up to 16 times to
+ * cover the whole table, as the kernel does. A global function, so that the
+ * verifier checks its loop once, not once for every way the director reaches
+ * it; the verifier walks each of its rounds, so a round costs it a hundred
+ * instructions of its budget of a million for the whole program: 256 rounds.
  * Returns: the first available real server's id, or -1.
  */
 __attribute__((noinline)) long mh_fallback(__u32 base, __u32 value, __u32 first, __u32 from)
@@ -264,11 +387,11 @@ __attribute__((noinline)) long mh_fallback(__u32 base, __u32 value, __u32 first,
  * ip_vs_mh_get() chooses it: bucket hsiphash(port + client address) mod
  * LB_MH_TABLE_SIZE, the port being the client's with mh-port, else 0; with
  * mh-fallback, as ip_vs_mh_get_fallback() walks on from there.
- * Returns: the real server id when it is available (weight > 0), else -1.
+ * Returns: the real server id when it is available (weight > 0, not overloaded), else -1.
  */
 static __always_inline __s64 mh_pick(const struct lb_svc *svc, const struct lb_flow_key *key)
 {
-	__u32 port = 0, base, value, first;
+	__u32 port = 0, base, value, first, from;
 	__s64 picked;
 
 	if (svc->sched_len != LB_MH_TABLE_SIZE)
@@ -281,20 +404,48 @@ static __always_inline __s64 mh_pick(const struct lb_svc *svc, const struct lb_f
 	picked = available_real(&lb_mh, base + first);
 	if (picked >= 0 || !(svc->flags & LB_SVC_F_SCHED1))
 		return picked;
-	picked = mh_fallback(base, value, first, 0);
-	if (picked < 0)
-		picked = mh_fallback(base, value, first, LB_MH_FALLBACK_STEP);
+	for (from = 0; from < LB_MH_TABLE_SIZE; from += LB_MH_FALLBACK_STEP) {
+		picked = mh_fallback(base, value, first, from);
+		if (picked >= 0)
+			break;
+	}
 	return picked;
 }
 
-/* schedule() - a real server for a new connection of @svc, by its scheduler; -1: none. */
-static __always_inline __s64 schedule(const struct lb_svc *svc, const struct lb_flow_key *key)
+/*
+ * schedule_new() - a real server for a new connection from @client:@client_port
+ * (network order) to the service @vip, @port_proto (the port in network order
+ * in the low 16 bits, the protocol above), by the service's scheduler. A
+ * global function taking plain numbers, verified once on its own: inlined,
+ * every scheduler's branches would multiply with the packet path's, past the
+ * verifier's budget. It looks the service up again (a new connection pays one
+ * lookup more; established flows never come here).
+ * Returns: the real server id, or -1 when none takes the connection.
+ */
+__attribute__((noinline)) long schedule_new(__u32 vip, __u32 port_proto, __u32 client, __u32 client_port)
 {
+	struct lb_svc_key svc_key = { .addr = vip, .port = port_proto & 0xffff, .proto = port_proto >> 16 };
+	struct lb_flow_key key = { .saddr = client, .daddr = vip, .sport = client_port };
+	__u32 active_factor, how;
+	struct lb_svc *svc = bpf_map_lookup_elem(&lb_services, &svc_key);
+
+	if (!svc)
+		return -1;
 	if (svc->sched == LB_SCHED_SH || svc->sched == LB_SCHED_DH)
-		return table_pick(svc, key);
+		return table_pick(svc, &key);
 	if (svc->sched == LB_SCHED_MH)
-		return mh_pick(svc, key);
-	return schedule_real(svc);
+		return mh_pick(svc, &key);
+	if (svc->sched == LB_SCHED_RR || svc->sched == LB_SCHED_WRR)
+		return schedule_real(svc);
+	if (svc->sched_len > LB_SCHED_SLOTS || conns_how_of(svc->sched, &active_factor, &how))
+		return -1;
+	return conns_pick((svc->id * 2 + (svc->bank & 1)) * LB_SCHED_SLOTS, svc->sched_len, active_factor, how);
+}
+
+/* schedule() - a real server for a new connection of @svc (found at @svc_key), by its scheduler; -1: none. */
+static __always_inline __s64 schedule(const struct lb_svc_key *svc_key, const struct lb_flow_key *key)
+{
+	return schedule_new(svc_key->addr, svc_key->port | (__u32)svc_key->proto << 16, key->saddr, key->sport);
 }
 
 #endif /* LB_SELECT_H */

@@ -200,6 +200,9 @@ class Command:
     fwd: FwdMethod = FwdMethod.DROUTE
     weight: int = 1
     tun_type: str | None = None
+    u_threshold: int = 0  # -x
+    l_threshold: int = 0  # -y
+    timeouts: tuple[int, int, int] = (0, 0, 0)  # --set tcp tcpfin udp
 
     def has(self, opt: Opt) -> bool:
         return opt in self.options

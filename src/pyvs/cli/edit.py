@@ -31,9 +31,7 @@ from pyvs.model.service import ALL_ONES, RealServer, ServiceKey, VirtualService
 SUPPORTED_SCHEDULERS: Final[Mapping[str, Scheduler]] = {scheduler.label: scheduler for scheduler in Scheduler}
 
 # The kernel's other IPVS schedulers: known names, not implemented by pyvs yet.
-KNOWN_SCHEDULERS: Final = frozenset(
-    {"wlc", "lc", "sed", "nq", "lblc", "lblcr", "ovf", "twos"}
-)
+KNOWN_SCHEDULERS: Final = frozenset({"lblc", "lblcr", "twos"})
 
 
 def scheduler(name: str | None) -> Scheduler:
@@ -116,6 +114,8 @@ def _real(command: Command) -> RealServer:
         port=command.real_port,
         weight=command.weight,
         fwd=command.fwd,
+        u_threshold=command.u_threshold,
+        l_threshold=command.l_threshold,
     )
 
 

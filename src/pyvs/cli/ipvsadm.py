@@ -38,7 +38,6 @@ from pyvs.cli.render import (
 )
 from pyvs.cli.restore import RestoreError, restore, rule_words
 from pyvs.dataplane.base import Dataplane
-from pyvs.model.enums import FLOW_TIMEOUT_S, FlowState
 from pyvs.model.errors import LbError, NoSuchService
 
 if TYPE_CHECKING:
@@ -143,9 +142,7 @@ def _list(context: _Context) -> int:
     if command.has(Opt.DAEMON):
         return 0  # ipvsadm lists the running sync daemons: pyvs has none
     if command.service is None and command.has(Opt.TIMEOUT):
-        timeouts = FLOW_TIMEOUT_S  # IPVS's defaults, which pyvs does not let --set change yet
-        context.stdout.write(list_timeouts(timeouts[FlowState.ESTABLISHED], timeouts[FlowState.FIN_WAIT],
-                                           timeouts[FlowState.UDP]))
+        context.stdout.write(list_timeouts(*dataplane.timeouts()))
         return 0
     fmt = ListFormat(
         stats=command.has(Opt.STATS),
@@ -219,7 +216,13 @@ def _namer(context: _Context) -> Namer:
     return context.namer if context.namer is not None else SystemNamer()
 
 
+def _set_timeouts(context: _Context) -> int:
+    context.plane().set_timeouts(*context.command.timeouts)
+    return 0
+
+
 _RUNNERS: Final[Mapping[Cmd, Callable[[_Context], int]]] = {
+    Cmd.SET_TIMEOUTS: _set_timeouts,
     Cmd.HELP: _help,
     Cmd.VERSION: _version,
     Cmd.LIST: _list,
@@ -242,15 +245,17 @@ def usage(program: str = DEFAULT_PROGRAM) -> str:
     lines = [
         version(p),
         "Usage:",
-        f"  {p} -A|E -t|u service-address -s rr|wrr|sh|dh|mh|fo [-p [timeout]] [-b sched-flags]",
+        f"  {p} -A|E -t|u service-address [-s scheduler] [-p [timeout]] [-M netmask] [-b sched-flags] [-o]",
         f"  {p} -D -t|u service-address",
         f"  {p} -C",
         f"  {p} -R",
         f"  {p} -S [-n]",
-        f"  {p} -a|e -t|u service-address -r server-address -i [-w weight]",
+        f"  {p} -a|e -t|u service-address -r server-address -i [-w weight] [-x upper-threshold] "
+        "[-y lower-threshold]",
         f"  {p} -d -t|u service-address -r server-address",
         f"  {p} -L|l [-t|u service-address] [options]",
         f"  {p} -Z [-t|u service-address]",
+        f"  {p} --set tcp tcpfin udp",
         f"  {p} -h",
         "",
         "Commands:",

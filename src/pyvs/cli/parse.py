@@ -94,7 +94,7 @@ WORDS: Final[tuple[Word, ...]] = (
     _cmd("list", "L", Cmd.LIST, "list the table"),
     _cmd("list", "l", Cmd.LIST),
     _cmd("zero", "Z", Cmd.ZERO, "zero counters in a service or all services"),
-    _cmd("set", None, Cmd.SET_TIMEOUTS),
+    _cmd("set", None, Cmd.SET_TIMEOUTS, "set connection timeout values"),
     Word("start-daemon", None, _REQ, Cmd.START_DAEMON, command=True),
     Word("stop-daemon", None, _REQ, Cmd.STOP_DAEMON, command=True),
     _cmd("help", "h", Cmd.HELP, "display this help message"),
@@ -104,7 +104,7 @@ WORDS: Final[tuple[Word, ...]] = (
     _opt("sctp-service", None, _REQ, Opt.SERVICE, "service-address", "SCTP: not supported"),
     _opt("fwmark-service", "f", _REQ, Opt.SERVICE, "fwmark", "firewall-mark services: not supported"),
     _opt("scheduler", "s", _REQ, Opt.SCHEDULER, "scheduler",
-         "one of rr|wrr|sh|dh|mh|fo (the default, wlc, is not supported yet)"),
+         "one of rr|wrr|lc|wlc|sed|nq|sh|dh|mh|fo|ovf, the default scheduler is wlc"),
     _opt("persistent", "p", _OPT_ARG, Opt.PERSISTENT, "[timeout]", "persistent service (timeout 300)"),
     _opt("netmask", "M", _REQ, Opt.NETMASK, "netmask", "persistent granularity mask"),
     _opt("real-server", "r", _REQ, Opt.SERVER, "server-address", "server-address is host (and port)"),
@@ -117,8 +117,8 @@ WORDS: Final[tuple[Word, ...]] = (
     _opt("tun-csum", None, _NONE, Opt.TUN_CSUM, "", "tunnel with checksum (gue, gre)"),
     _opt("tun-remcsum", None, _NONE, Opt.TUN_REMCSUM, "", "tunnel with remote checksum (gue)"),
     _opt("weight", "w", _REQ, Opt.WEIGHT, "weight", "capacity of real server"),
-    _opt("u-threshold", "x", _REQ, Opt.U_THRESHOLD, "uthreshold", "upper threshold: not supported yet"),
-    _opt("l-threshold", "y", _REQ, Opt.L_THRESHOLD, "lthreshold", "lower threshold: not supported yet"),
+    _opt("u-threshold", "x", _REQ, Opt.U_THRESHOLD, "uthreshold", "upper threshold of connections"),
+    _opt("l-threshold", "y", _REQ, Opt.L_THRESHOLD, "lthreshold", "lower threshold of connections"),
     _opt("connection", "c", _NONE, Opt.CONNECTION, "", "output of current IPVS connections"),
     _opt("timeout", None, _NONE, Opt.TIMEOUT, "", "output of timeout (tcp tcpfin udp)"),
     _opt("daemon", None, _NONE, Opt.DAEMON, "", "output of daemon information (pyvs has none)"),
@@ -185,6 +185,7 @@ class _Draft:
     weight: int = 1
     u_threshold: int = 0
     l_threshold: int = 0
+    timeouts: tuple[int, int, int] = (0, 0, 0)
     tun_type: str | None = None
     ipv6: bool = False
     sched_flags_text: str = ""
@@ -220,8 +221,8 @@ def parse(
     if kind is Cmd.SET_TIMEOUTS:
         if len(leftovers) < 3:
             raise CliError("--set option requires 3 timeout values")
-        for text in leftovers[:3]:
-            _timeout(text, 0)
+        tcp, tcp_fin, udp = (_timeout(text, 0) for text in leftovers[:3])
+        draft.timeouts = (tcp, tcp_fin, udp)
         leftovers = leftovers[3:]
     if leftovers:
         raise CliError(f"unexpected argument {leftovers[0]}")
@@ -516,8 +517,6 @@ def _check_tunnel(tun_type: str, options: set[Opt]) -> None:
 
 # What pyvs refuses once ipvsadm would have accepted the command line: option -> what to say.
 _NOT_YET: Final[Mapping[Opt, str]] = {
-    Opt.U_THRESHOLD: "option --u-threshold (-x) is not supported yet",
-    Opt.L_THRESHOLD: "option --l-threshold (-y) is not supported yet",
     Opt.PE: "option --pe is not supported: pyvs has no persistence engine (sip is not planned)",
     Opt.RATE: "--rate is not supported yet",
 }
@@ -525,7 +524,7 @@ _NOT_YET: Final[Mapping[Opt, str]] = {
 
 def _refuse_unsupported(draft: _Draft) -> None:
     """NotSupported for the first thing of the command line pyvs does not do."""
-    if draft.kind in (Cmd.SET_TIMEOUTS, Cmd.START_DAEMON, Cmd.STOP_DAEMON):
+    if draft.kind in (Cmd.START_DAEMON, Cmd.STOP_DAEMON):
         raise NotSupported(f"the --{draft.kind.value} command is not supported yet")
     if draft.service_word.startswith("--"):
         raise NotSupported(f"option {draft.service_word} is not supported yet")
@@ -571,6 +570,9 @@ def _command(draft: _Draft) -> Command:
         fwd=draft.fwd,
         weight=draft.weight,
         tun_type=draft.tun_type,
+        u_threshold=draft.u_threshold,
+        l_threshold=draft.l_threshold,
+        timeouts=draft.timeouts,
     )
 
 
@@ -582,7 +584,8 @@ def command_help() -> list[str]:
     lines = []
     for word in WORDS:
         if isinstance(word.meaning, Cmd) and word.help:
-            shorts = "|".join(f"-{other.short}" for other in WORDS if other.meaning is word.meaning)
+            shorts = "|".join(f"-{other.short}" for other in WORDS
+                              if other.meaning is word.meaning and other.short)
             lines.append(f"  {'--' + word.long:<18}{shorts:<10}{word.help}")
     return lines
 

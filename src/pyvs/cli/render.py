@@ -185,8 +185,8 @@ def real_entry(status: RealStatus, protocol: Protocol, fmt: ListFormat, namer: N
     name = addrport(real.address, real.port, protocol, namer)[:_REAL_COLUMN]
     if fmt.stats:
         return f"  -> {name:<{_REAL_COLUMN}}{counters(status.stats, fmt.exact)}"
-    if fmt.thresholds:  # pyvs has no thresholds yet: 0 and 0, as IPVS shows a real server without
-        return (f"  -> {name:<{_REAL_COLUMN}} {0:<10d} {0:<10d} "
+    if fmt.thresholds:
+        return (f"  -> {name:<{_REAL_COLUMN}} {real.u_threshold:<10d} {real.l_threshold:<10d} "
                 f"{status.active_conns:<10d} {status.inactive_conns:<10d}")
     if fmt.persistent_conn:
         return (f"  -> {name:<{_REAL_COLUMN}} {real.weight:<9d} {status.persistent_conns:<11d} "

@@ -32,8 +32,8 @@ def dumps(config: Config) -> str:
     def real(r: RealServer) -> str:
         found = reals.get(id(r))
         if found is None:
-            found = reals[id(r)] = json.dumps([str(r.address), r.port, r.weight, int(r.fwd)],
-                                              separators=(",", ":"))
+            found = reals[id(r)] = json.dumps([str(r.address), r.port, r.weight, int(r.fwd),
+                                               r.u_threshold, r.l_threshold], separators=(",", ":"))
         return found
 
     services = []
@@ -56,8 +56,9 @@ def loads(text: str) -> Config:
     config: dict[ServiceKey, VirtualService] = {}
     for s in raw["services"]:
         key = ServiceKey(Protocol(s["protocol"]), ipaddress.IPv4Address(s["address"]), int(s["port"]))
-        reals = tuple(RealServer(ipaddress.IPv4Address(a), int(p), int(w), FwdMethod(f))
-                      for a, p, w, f in s["reals"])
+        reals = tuple(RealServer(ipaddress.IPv4Address(r[0]), int(r[1]), int(r[2]), FwdMethod(r[3]),
+                                 *(int(t) for t in r[4:6]))
+                      for r in s["reals"])
         config[key] = VirtualService(key, Scheduler(s["scheduler"]), s["persistence_timeout"], reals,
                                      int(s.get("sched_flags", 0)),
                                      ipaddress.IPv4Address(s.get("netmask", "255.255.255.255")),

@@ -45,7 +45,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from pyvs.control.config import Config
-from pyvs.model.enums import SCHED_FLAGS_MASK, Scheduler, SvcFlag
+from pyvs.model.enums import SCHED_FLAGS_MASK, FlowState, Scheduler, SvcFlag
 from pyvs.model.errors import ConfigError, DataplaneError
 from pyvs.model.service import RealServer, ServiceKey, VirtualService
 from pyvs.packet import abi
@@ -101,7 +101,7 @@ class PutRun(_MapWrite):
 
 @dataclass(slots=True, eq=False)
 class Zero(_MapWrite):
-    """Reset per-CPU counter entries (of ids about to be given out)."""
+    """Reset counter entries, per CPU or not (of ids about to be given out)."""
 
     table: str
     indices: tuple[int, ...]
@@ -142,6 +142,15 @@ def config_of(state: MapState) -> Config:
         config[key] = VirtualService(key, Scheduler(value.sched), timeout, reals, flags,
                                      abi.from_be32(value.netmask), bool(value.flags & SvcFlag.ONEPACKET))
     return config
+
+
+def overload_epoch(held: abi.Real, real: RealServer) -> int:
+    """lb_real.overload_epoch after an edit of real server `held` into `real`: moved on
+    (clearing the overloaded flag) where IPVS's __ip_vs_update_dest() clears it, when
+    the upper threshold goes away or rises; kept otherwise (never 0)."""
+    if held.u_threshold and (real.u_threshold == 0 or real.u_threshold > held.u_threshold):
+        return int(held.overload_epoch) % 0xFFFFFFFF + 1
+    return int(held.overload_epoch) or 1
 
 
 class IdPool:
@@ -188,7 +197,8 @@ class _Planner:
     saddr: SaddrOf
     phases: dict[_Phase, list[Write]] = field(default_factory=lambda: {phase: [] for phase in _Phase})
     # Counters of the ids given out, reset before any write that uses them.
-    zeroed: dict[str, list[int]] = field(default_factory=lambda: {"svc_stats": [], "real_stats": []})
+    zeroed: dict[str, list[int]] = field(default_factory=lambda: {"svc_stats": [], "real_stats": [],
+                                                                  "conns": []})
 
     def __post_init__(self) -> None:
         self.by_svc = self.state.service_reals()
@@ -213,7 +223,8 @@ class _Planner:
         self.phases[_Phase.ZERO] = [Zero(table, tuple(ids)) for table, ids in self.zeroed.items() if ids]
         return [write for phase in _Phase for write in self.phases[phase]]
 
-    def real_entry(self, real: RealServer, svc_id: int, gen: int, last_weight: int) -> abi.Real:
+    def real_entry(self, real: RealServer, svc_id: int, gen: int, last_weight: int,
+                   overload_epoch: int) -> abi.Real:
         """The lb_real entry of `real` in service `svc_id`; built once per real server and
         last weight and copied (the same pool of real servers often serves many services)."""
         key = (id(real), last_weight)  # `real` lives in the Config, as long as the plan
@@ -222,7 +233,7 @@ class _Planner:
             template = self._templates[key] = bytes(abi.Real.from_model(
                 real, svc_id=0, gen=0, saddr=self.source(real.address), last_weight=last_weight))
         value = abi.Real.from_buffer_copy(template)
-        value.svc_id, value.gen = svc_id, gen
+        value.svc_id, value.gen, value.overload_epoch = svc_id, gen, overload_epoch
         return value
 
     def put_real(self, phase: _Phase, real_id: int, value: abi.Real) -> None:
@@ -278,11 +289,13 @@ class _Planner:
                 self.max_gen += 1
                 placed.append((self.real_ids.take(), self.max_gen))
                 self.zeroed["real_stats"].append(placed[-1][0])
+                self.zeroed["conns"].append(placed[-1][0])
         for real, (real_id, gen) in zip(service.reals, placed, strict=True):
             held_real = self.reals.get(real_id) if real_id in old_ids else None
             # IPVS's last_weight: the weight, unless an edit set it to 0 (then the one before).
             last = held_real.last_weight if held_real is not None and real.weight == 0 else real.weight
-            self.put_real(_Phase.REALS, real_id, self.real_entry(real, svc_id, gen, last))
+            epoch = 1 if held_real is None else overload_epoch(held_real, real)
+            self.put_real(_Phase.REALS, real_id, self.real_entry(real, svc_id, gen, last, epoch))
         ordered = [real_id for real_id, _ in placed]
         # The schedule runs over the kernel's list order: newest real server first.
         list_order = list(reversed(ordered))
@@ -350,6 +363,14 @@ class _Planner:
             elif not increases and want < have:
                 self.phases[_Phase.VIPS_DOWN].append(Put("vip_addrs", U32(addr), U32(want)) if want
                                                      else Delete("vip_addrs", U32(addr)))
+
+
+def timeout_writes(tcp: int, tcp_fin: int, udp: int) -> list[Write]:
+    """The writes of `ipvsadm --set tcp tcpfin udp`: the idle timeouts, in seconds, of TCP
+    ESTABLISHED, TCP FIN_WAIT and UDP flows; 0 leaves one as it is (as IPVS does)."""
+    return [Put("timeouts", U32(int(state)), U32(seconds))
+            for state, seconds in ((FlowState.ESTABLISHED, tcp), (FlowState.FIN_WAIT, tcp_fin),
+                                   (FlowState.UDP, udp)) if seconds]
 
 
 def plan(current: MapState, config: Config, saddr: SaddrOf) -> list[Write]:

@@ -41,6 +41,14 @@ class Dataplane(Protocol):
         """The flow table's capacity, printed as `(size=N)` in the listing header."""
         ...
 
+    def timeouts(self) -> tuple[int, int, int]:
+        """The idle timeouts of TCP ESTABLISHED, TCP FIN_WAIT and UDP flows, in seconds."""
+        ...
+
+    def set_timeouts(self, tcp: int, tcp_fin: int, udp: int) -> None:
+        """ipvsadm --set: change those timeouts; 0 leaves one as it is."""
+        ...
+
 
 def sorted_services(config: Config) -> list[VirtualService]:
     return [config[k] for k in sorted(config)]

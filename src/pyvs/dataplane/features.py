@@ -54,6 +54,7 @@ BPF_JA, BPF_CALL, BPF_EXIT = 0x00, 0x80, 0x90
 BPF_ATOMIC, BPF_FETCH = 0xC0, 0x01
 BPF_LD_IMM64 = 0x18  # takes two instruction slots
 BPF_PSEUDO_CALL = 1  # src_reg of a call to a BPF function rather than a helper
+BPF_PSEUDO_FUNC = 4  # src_reg of an ld_imm64 loading a BPF function's address (a callback)
 BPF_FIB_LKUP_RET_FRAG_NEEDED = 8
 
 
@@ -86,11 +87,16 @@ PROGRAM_XDP = Feature("program", BPF_PROG_TYPE_XDP, "XDP programs", "4.8")
 HELPERS = {f.ident: f for f in (
     Feature("helper", 1, "the BPF helper bpf_map_lookup_elem()", "3.19"),
     Feature("helper", 2, "the BPF helper bpf_map_update_elem()", "3.19"),
+    Feature("helper", 3, "the BPF helper bpf_map_delete_elem()", "3.19"),
     Feature("helper", 5, "the BPF helper bpf_ktime_get_ns()", "4.1"),
     Feature("helper", 23, "the BPF helper bpf_redirect() in XDP programs", "4.14"),
     Feature("helper", 44, "the BPF helper bpf_xdp_adjust_head()", "4.10"),
     Feature("helper", 65, "the BPF helper bpf_xdp_adjust_tail()", "4.18"),
     Feature("helper", 69, "the BPF helper bpf_fib_lookup()", "4.18"),
+    Feature("helper", 164, "the BPF helper bpf_for_each_map_elem() (the sweeper's walk)", "5.13"),
+    Feature("helper", 169, "BPF timers: bpf_timer_init() (the sweeper)", "5.15"),
+    Feature("helper", 170, "BPF timers: bpf_timer_set_callback()", "5.15"),
+    Feature("helper", 171, "BPF timers: bpf_timer_start()", "5.15"),
 )}
 MAP_TYPES = {f.ident: f for f in (
     Feature("map", BPF_MAP_TYPE_HASH, "BPF hash maps", "3.19"),
@@ -199,8 +205,10 @@ def program_needs(obj: libbpf.BpfObject, program: str,
     live in the object's .text (`functions`): what they need counts when it calls
     any, and a jump backwards there is a loop.
     """
-    needs = [PROGRAM_XDP, *insn_needs(obj.program_insns(program)), *map_needs(obj.object_maps())]
-    if CALLS in needs:
+    insns = obj.program_insns(program)
+    needs = [PROGRAM_XDP, *insn_needs(insns), *map_needs(obj.object_maps())]
+    callbacks = any(insn.code == BPF_LD_IMM64 and insn.src_reg == BPF_PSEUDO_FUNC for insn in insns)
+    if CALLS in needs or callbacks:
         needs += insn_needs(functions)
         if any(insn.code & BPF_CLASS_MASK in (BPF_JMP, BPF_JMP32) and insn.code & BPF_OP_MASK
                not in (BPF_CALL, BPF_EXIT) and insn.off < 0 for insn in functions):
@@ -208,11 +216,12 @@ def program_needs(obj: libbpf.BpfObject, program: str,
     return unique(needs)
 
 
-def object_needs(name: str, program: str) -> list[Feature]:
-    """program_needs() of the compiled object `name` (see pyvs.bpf.build.OBJECTS)."""
+def object_needs(name: str, *programs: str) -> list[Feature]:
+    """program_needs() of `programs` of the compiled object `name` (see pyvs.bpf.build.OBJECTS)."""
     path = build.object_path(name)
     with libbpf.BpfObject(path) as obj:
-        return program_needs(obj, program, text_insns(path))
+        functions = text_insns(path)
+        return unique(need for program in programs for need in program_needs(obj, program, functions))
 
 
 def text_insns(path: Path) -> list[libbpf.BpfInsn]:
@@ -234,14 +243,18 @@ def text_insns(path: Path) -> list[libbpf.BpfInsn]:
     return []
 
 
+# Every program of lb_xdp.o: loading the object loads them all.
+DIRECTOR_PROGRAMS = ("lb_director", "lb_sweep", "lb_sweeper_start")
+
+
 def director_needs() -> list[Feature]:
     """The XDP director's needs, with what it does at run time and what pyvsadm does."""
-    return unique([*object_needs("lb_xdp", "lb_director"), FIB_MTU, BATCH_READS])
+    return unique([*object_needs("lb_xdp", *DIRECTOR_PROGRAMS), FIB_MTU, BATCH_READS])
 
 
 def maps_only_needs() -> list[Feature]:
     """What the live Python data plane needs: the director's maps (its object still loads)."""
-    return unique([*object_needs("lb_xdp", "lb_director"), BATCH_READS])
+    return unique([*object_needs("lb_xdp", *DIRECTOR_PROGRAMS), BATCH_READS])
 
 
 def decap_needs() -> list[Feature]:

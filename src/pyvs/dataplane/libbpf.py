@@ -147,6 +147,7 @@ _declare("bpf_map_delete_elem", _int, _int, _vp)
 _declare("bpf_map_get_next_key", _int, _int, _vp, _vp)
 _declare("bpf_map_lookup_batch", _int, _int, _vp, _vp, _vp, _vp, ctypes.POINTER(_u32), _vp)
 _declare("bpf_map_update_batch", _int, _int, _vp, _vp, ctypes.POINTER(_u32), _vp)
+_declare("bpf_map_delete_batch", _int, _int, _vp, ctypes.POINTER(_u32), _vp)
 _declare("bpf_obj_get_info_by_fd", _int, _int, _vp, ctypes.POINTER(_u32))
 _declare("bpf_xdp_attach", _int, _int, _int, _u32, _vp)
 _declare("bpf_xdp_detach", _int, _int, _u32, _vp)
@@ -320,6 +321,16 @@ def map_update_batch(fd: int, keys: bytes, values: bytes, count: int) -> None:
     """Write `count` entries in one syscall (BPF_MAP_UPDATE_BATCH): keys and values laid end to end."""
     done = ctypes.c_uint32(count)
     check(_LIB.bpf_map_update_batch(fd, keys, values, ctypes.byref(done), None), "batch update")
+
+
+def map_delete_batch(fd: int, keys: bytes, count: int) -> int:
+    """Delete `count` keys laid end to end in one syscall (BPF_MAP_DELETE_BATCH), stopping at
+    the first that is absent; returns how many went."""
+    done = ctypes.c_uint32(count)
+    rc = _LIB.bpf_map_delete_batch(fd, keys, ctypes.byref(done), None)
+    if rc != -2:
+        check(rc, "batch delete")
+    return done.value
 
 
 def map_lookup(fd: int, key: object, value: object) -> bool:

@@ -44,6 +44,7 @@ from pyvs.dataplane.nft_guard import ServiceGuard
 from pyvs.model.enums import Action
 from pyvs.model.service import ServiceKey
 from pyvs.packet.fib import FIB_FRAG_NEEDED
+from pyvs.packet.pipeline import sweep_flows
 from pyvs.packet.verdict import Verdict
 
 ETH_P_ALL = 0x0003
@@ -52,6 +53,7 @@ ETH_HLEN = 14
 FRAME_BUFFER = 65536 + ETH_HLEN
 SOCKET_BUFFER = 8 << 20
 BATCH = 64  # frames read from one socket before looking at the others
+SWEEP_INTERVAL_S = 1.0  # how often expired flows are swept, as the XDP director's LB_SWEEP_INTERVAL_NS
 SO_RCVBUFFORCE = getattr(socket, "SO_RCVBUFFORCE", 33)
 SOL_PACKET = 263
 PACKET_STATISTICS = 6  # struct tpacket_stats { unsigned int tp_packets, tp_drops; }, reset on read
@@ -272,6 +274,7 @@ class LiveDirector:
             if fd >= 0:
                 poller.register(fd, select.POLLIN)
         next_sync = time.monotonic() + self.sync_interval
+        next_sweep = time.monotonic() + SWEEP_INTERVAL_S
         while not self._stop:
             timeout_ms = max(0.0, next_sync - time.monotonic()) * 1000
             ready = {fd for fd, _events in poller.poll(timeout_ms)}
@@ -289,6 +292,9 @@ class LiveDirector:
                 if self.guard.sync(configured_services(self.maps)):
                     self._log(f"services: {', '.join(sorted(map(_service_text, self.guard.services or ())))}")
                 next_sync = time.monotonic() + self.sync_interval
+            if time.monotonic() >= next_sweep:  # what the XDP director's BPF timer does
+                sweep_flows(self.maps, time.monotonic_ns())
+                next_sweep = time.monotonic() + SWEEP_INTERVAL_S
 
 
 def _service_text(key: ServiceKey) -> str:

@@ -69,6 +69,18 @@ class BpfMap(Generic[K, V]):
     def delete(self, key: K) -> bool:
         return libbpf.map_delete(self.fd, key)
 
+    def delete_many(self, keys: Sequence[K]) -> int:
+        """Delete `keys` of a hash map in one batch, stopping at the first absent one; how many went."""
+        if not keys:
+            return 0
+        return libbpf.map_delete_batch(self.fd, b"".join(map(bytes, keys)), len(keys))
+
+    def zero(self, indices: Sequence[int]) -> None:
+        """Reset the array entries at `indices`, in one batch."""
+        if indices:
+            libbpf.map_update_batch(self.fd, struct.pack(f"={len(indices)}I", *indices),
+                                    bytes(ctypes.sizeof(self.value_type) * len(indices)), len(indices))
+
     def keys(self) -> Iterator[K]:
         key: K | None = None
         while True:

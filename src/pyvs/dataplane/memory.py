@@ -21,6 +21,7 @@ from collections.abc import Iterable
 
 from pyvs.control.config import Config
 from pyvs.dataplane.base import sorted_services
+from pyvs.model.enums import FLOW_TIMEOUT_S, FlowState
 from pyvs.model.errors import DataplaneError, NoSuchService
 from pyvs.model.service import RealServer, ServiceKey
 from pyvs.model.status import Connection, Counters, RealStatus, ServiceStatus
@@ -39,6 +40,8 @@ class MemoryDataplane:
         self._stats: dict[ServiceKey, Counters] = {}
         self._reals: dict[_RealKey, RealStatus] = {}
         self._connections: list[Connection] = []
+        self._timeouts = (FLOW_TIMEOUT_S[FlowState.ESTABLISHED], FLOW_TIMEOUT_S[FlowState.FIN_WAIT],
+                          FLOW_TIMEOUT_S[FlowState.UDP])
         self.commits = 0
 
     # -- the Dataplane protocol ------------------------------------------
@@ -80,6 +83,13 @@ class MemoryDataplane:
 
     def connection_table_size(self) -> int:
         return self._table_size
+
+    def timeouts(self) -> tuple[int, int, int]:
+        return self._timeouts
+
+    def set_timeouts(self, tcp: int, tcp_fin: int, udp: int) -> None:
+        self._timeouts = tuple(new or old for new, old in zip((tcp, tcp_fin, udp), self._timeouts,  # type: ignore[assignment]
+                                                               strict=True))
 
     # -- for tests ---------------------------------------------------------
 

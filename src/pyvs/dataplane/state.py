@@ -25,13 +25,14 @@ from dataclasses import dataclass
 from typing import cast
 
 from pyvs.control.config import Config
-from pyvs.control.plan import Delete, MapState, Put, PutRun, Write, Zero, config_of, plan
+from pyvs.control.plan import Delete, MapState, Put, PutRun, Write, Zero, config_of, plan, timeout_writes
 from pyvs.dataplane.base import sorted_services
-from pyvs.model.enums import FLOW_TIMEOUT_S, NSEC_PER_SEC, FlowState, Protocol, SvcFlag
+from pyvs.model.enums import NSEC_PER_SEC, FlowState, Protocol, SvcFlag
 from pyvs.model.service import ServiceKey
 from pyvs.model.status import Connection, Counters, RealStatus, ServiceStatus
 from pyvs.packet import abi
 from pyvs.packet.fib import Sources
+from pyvs.packet.pipeline import flow_timeout_ns
 from pyvs.packet.tables import DirectorMaps, PerCpuHandle
 from pyvs.sched.mh import TABLE_SIZE as MH_TABLE_SIZE
 
@@ -159,17 +160,14 @@ class MapDataplane:
             real = self.real_values.get(flow.real_id)
             if real is None or real.gen != flow.real_gen:
                 continue
-            left = FLOW_TIMEOUT_S[FlowState(flow.state)] * NSEC_PER_SEC - (now - flow.last_seen_ns)
-            if left >= 0:
+            left = flow_timeout_ns(self.maps, flow.state) - (now - flow.last_seen_ns)
+            if left >= 0 and flow.counted:
                 yield key, flow, left
 
     def _conn_counts(self) -> dict[int, tuple[int, int]]:
-        """real id -> (active, inactive) connections alive now, as IPVS counts them."""
-        counts: dict[int, list[int]] = {}
-        for _key, flow, _left in self._live_flows():
-            pair = counts.setdefault(flow.real_id, [0, 0])
-            pair[0 if flow.state == FlowState.ESTABLISHED else 1] += 1
-        return {k: (v[0], v[1]) for k, v in counts.items()}
+        """real id -> (active, inactive) connections, as the data path counts them in lb_conns
+        (a flow counts until the sweeper removes it: up to a sweep interval past its timeout)."""
+        return {key.value: (conns.active, conns.inactive) for key, conns in self.maps.conns.all_items()}
 
     def connections(self) -> list[Connection]:
         self.read()
@@ -237,6 +235,14 @@ class MapDataplane:
 
     def connection_table_size(self) -> int:
         return int(self.maps.flows.max_entries)
+
+    def timeouts(self) -> tuple[int, int, int]:
+        tcp, tcp_fin, udp = (flow_timeout_ns(self.maps, state) // NSEC_PER_SEC
+                             for state in (FlowState.ESTABLISHED, FlowState.FIN_WAIT, FlowState.UDP))
+        return tcp, tcp_fin, udp
+
+    def set_timeouts(self, tcp: int, tcp_fin: int, udp: int) -> None:
+        apply(timeout_writes(tcp, tcp_fin, udp), self.maps)
 
     def drop_counts(self) -> dict[int, int]:
         return {reason: sum(v.value for v in self.maps.drops.get_all(U32(reason)))

@@ -6,6 +6,7 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import enum
+import errno
 import ipaddress
 import socket
 from collections.abc import Sequence
@@ -20,7 +21,7 @@ from pyvs.dataplane import features, libbpf, pins
 from pyvs.dataplane.maps import BpfMap, pinned_decap_maps, pinned_director_maps
 from pyvs.dataplane.sources import KernelSources
 from pyvs.dataplane.state import MapDataplane, apply
-from pyvs.model.enums import FLOW_TIMEOUT_S
+from pyvs.model.enums import FLOW_TIMEOUT_S, Action
 from pyvs.model.errors import ConfigError, DataplaneError
 from pyvs.packet import abi
 from pyvs.packet.tables import DIRECTOR_MAPS, DIRECTOR_PREFIX, Capacity
@@ -30,6 +31,9 @@ __all__ = ["FLOW_TIMEOUT_S", "AttachMode", "XdpDataplane", "attach_decap", "atta
            "require_director_kernel"]
 
 DIRECTOR_PROGRAM = "lb_director"
+SWEEP_PROGRAM = "lb_sweep"  # one sweep of the flow table, run by BPF_PROG_TEST_RUN
+SWEEPER_PROGRAM = "lb_sweeper_start"  # arms the sweeper's timer, run by BPF_PROG_TEST_RUN
+SWEEPER_FRAME = 64  # bytes of the dummy frame those two runs take (they do not read it)
 DECAP_PROGRAM = "lb_decap"
 U32 = ctypes.c_uint32
 
@@ -89,6 +93,14 @@ def open_director_object(pin_dir: Path, *, max_flows: int | None = None,
     return obj
 
 
+def start_sweeper(obj: libbpf.BpfObject) -> None:
+    """Arm the timer that expires flows (bpf/sweeper.h): it runs for as long as lb_sweeper
+    stays pinned, whatever becomes of this process; arming it again restarts it."""
+    rc, _, _ = libbpf.prog_test_run(obj.program_fd(SWEEPER_PROGRAM), bytes(SWEEPER_FRAME))
+    if rc != Action.PASS:
+        raise DataplaneError(errno.EINVAL, "start the flow sweeper's timer")
+
+
 def require_director_kernel() -> None:
     """MissingFeature unless this kernel has all the XDP director needs (probed)."""
     features.require(features.director_needs())
@@ -103,6 +115,7 @@ def attach_director(ifname: str) -> AttachMode:
     ifindex_of(ifname)  # a bad name changes nothing
     pins.ensure_bpffs()
     with pins.locked(pins.netns_dir()), open_director_object(pins.netns_dir()) as obj:
+        start_sweeper(obj)
         mode = _attach(ifname, obj, DIRECTOR_PROGRAM)
     # The kernel forwards what the program passes back (unresolved neighbour,
     # fragmentation): that needs forwarding on, and accept_local because the

@@ -44,6 +44,11 @@ class Scheduler(enum.IntEnum):
     DH = 3
     MH = 4
     FO = 5
+    WLC = 6
+    LC = 7
+    SED = 8
+    NQ = 9
+    OVF = 10
 
     @property
     def label(self) -> str:
@@ -75,6 +80,8 @@ class FlowState(enum.IntEnum):
     UDP = 6
 
 
+FLOW_STATES = len(FlowState)  # entries of lb_timeouts (LB_FLOW_MAX)
+
 # Idle timeout of a flow in each state, in seconds: IPVS's defaults (lb_flow_timeout).
 FLOW_TIMEOUT_S = {
     FlowState.NONE: 2,
@@ -102,6 +109,7 @@ class DropReason(enum.IntEnum):
     NO_ROUTE = 8
     FRAG_NEEDED = 9
     FLOW_TABLE_FULL = 10
+    FLOW_BUSY = 11  # another CPU was replacing the flow's entry at that instant
 
 
 class Action(enum.IntEnum):

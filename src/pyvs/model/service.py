@@ -40,12 +40,15 @@ class ServiceKey:
 
 @dataclass(frozen=True, slots=True)
 class RealServer:
-    """A real server of one service: its address, port, weight and forwarding method."""
+    """A real server of one service: its address, port, weight, forwarding method and
+    connection thresholds (ipvsadm -x, -y; 0: none)."""
 
     address: ipaddress.IPv4Address
     port: int
     weight: int = 1
     fwd: FwdMethod = FwdMethod.TUNNEL
+    u_threshold: int = 0
+    l_threshold: int = 0
 
     def __post_init__(self) -> None:
         if not 0 <= self.weight <= MAX_WEIGHT:

@@ -77,16 +77,22 @@ class Real(ctypes.Structure):
         ("gen", _u32),
         ("saddr", _u32),
         ("last_weight", _u32),
+        ("u_threshold", _u32),
+        ("l_threshold", _u32),
+        ("overload_epoch", _u32),
     ]
 
     @classmethod
-    def from_model(cls, real: RealServer, *, svc_id: int, gen: int, saddr: int, last_weight: int) -> Real:
+    def from_model(cls, real: RealServer, *, svc_id: int, gen: int, saddr: int, last_weight: int,
+                   overload_epoch: int = 1) -> Real:
         """`saddr` as the field holds it (be32() of the source address, 0 for none)."""
         return cls(addr=be32(real.address), port=be16(real.port), fwd=int(real.fwd),
-                   svc_id=svc_id, weight=real.weight, gen=gen, saddr=saddr, last_weight=last_weight)
+                   svc_id=svc_id, weight=real.weight, gen=gen, saddr=saddr, last_weight=last_weight,
+                   u_threshold=real.u_threshold, l_threshold=real.l_threshold, overload_epoch=overload_epoch)
 
     def to_model(self) -> RealServer:
-        return RealServer(from_be32(self.addr), from_be16(self.port), self.weight, FwdMethod(self.fwd))
+        return RealServer(from_be32(self.addr), from_be16(self.port), self.weight, FwdMethod(self.fwd),
+                          self.u_threshold, self.l_threshold)
 
 
 class FlowKey(ctypes.Structure):
@@ -109,8 +115,23 @@ class Flow(ctypes.Structure):
         ("real_gen", _u32),
         ("svc_id", _u32),
         ("state", _u8),
-        ("pad", _u8 * 3),
+        ("counted", _u8),
+        ("pad", _u8 * 2),
     ]
+
+
+class Conns(ctypes.Structure):
+    """A real server's connections as IPVS counts them (value of lb_conns)."""
+
+    _c_name_ = "lb_conns"
+    _fields_ = [("active", _u32), ("inactive", _u32), ("overload", _u32), ("pad", _u32)]
+
+
+class Sweeper(ctypes.Structure):
+    """Value of lb_sweeper: the timer (opaque here) and what its sweeps did."""
+
+    _c_name_ = "lb_sweeper"
+    _fields_ = [("timer", _u64 * 2), ("sweeps", _u64), ("expired", _u64)]
 
 
 class PersistKey(ctypes.Structure):
@@ -135,7 +156,7 @@ class Counters(ctypes.Structure):
 
 
 ALL_STRUCTS: tuple[type[ctypes.Structure], ...] = (
-    SvcKey, Svc, Real, FlowKey, Flow, PersistKey, Persist, Counters)
+    SvcKey, Svc, Real, FlowKey, Flow, Conns, Sweeper, PersistKey, Persist, Counters)
 
 
 # -- the tools' structs (benchmark wrappers, UDP generator, Maglev build) --------

@@ -12,12 +12,14 @@ demand byte-identical results.
 from __future__ import annotations
 
 import ctypes
+import errno
 import ipaddress
 import socket
 import struct
 import sys
 
 from pyvs.model.enums import (
+    FLOW_STATES,
     FLOW_TIMEOUT_S,
     NSEC_PER_SEC,
     Action,
@@ -27,6 +29,7 @@ from pyvs.model.enums import (
     Scheduler,
     SvcFlag,
 )
+from pyvs.model.errors import DataplaneError
 from pyvs.packet import abi
 from pyvs.packet import fib as fibmod
 from pyvs.packet.fib import Fib, FibResult
@@ -49,7 +52,7 @@ from pyvs.packet.headers import (
     put_csum,
     trim_frame,
 )
-from pyvs.packet.tables import DecapMaps, DirectorMaps, MapHandle
+from pyvs.packet.tables import BPF_NOEXIST, DecapMaps, DirectorMaps, MapHandle
 from pyvs.packet.verdict import Verdict
 from pyvs.sched import SCHED_SLOTS
 from pyvs.sched.mh import TABLE_SIZE as MH_TABLE_SIZE
@@ -57,6 +60,7 @@ from pyvs.sched.mh import mh_hash
 from pyvs.sched.table import sh_hash
 
 U32 = ctypes.c_uint32
+U32_MAX = (1 << 32) - 1
 U64 = (1 << 64) - 1
 TCP_FIN, TCP_SYN, TCP_RST, TCP_ACK = 0x01, 0x02, 0x04, 0x10
 ICMP_TTL = 64
@@ -98,14 +102,139 @@ def count(stats: object, index: int, nbytes: int, new_conn: int) -> None:
     stats.put_cpu0(key, c)  # type: ignore[attr-defined]
 
 
-# -- select.h ------------------------------------------------------------------
+# -- conns.h --------------------------------------------------------------------
 
-def flow_timeout_ns(state: int) -> int:
+def real_current(maps: DirectorMaps, real_id: int, gen: int, svc_id: int) -> abi.Real | None:
+    """The real server `real_id` while it is the one of generation `gen` in service `svc_id`."""
+    real = maps.reals.get(U32(real_id))
+    if real is None or real.gen == 0 or real.gen != gen or real.svc_id != svc_id:
+        return None
+    return real
+
+
+def real_overloaded(maps: DirectorMaps, real_id: int, real: abi.Real) -> bool:
+    conns = maps.conns.get(U32(real_id))
+    return conns is not None and conns.overload != 0 and conns.overload == real.overload_epoch
+
+
+def _conns(maps: DirectorMaps, real_id: int, gen: int, svc_id: int) -> tuple[abi.Real, abi.Conns] | None:
+    real = real_current(maps, real_id, gen, svc_id)
+    if real is None:
+        return None
+    conns = maps.conns.get(U32(real_id))
+    return None if conns is None else (real, conns)
+
+
+def conns_bind(maps: DirectorMaps, real_id: int, gen: int, svc_id: int, state: int) -> None:
+    """A new connection, or one taken over, of the real server's (ip_vs_bind_dest)."""
+    found = _conns(maps, real_id, gen, svc_id)
+    if found is None:
+        return
+    real, conns = found
+    if state == FlowState.ESTABLISHED:
+        conns.active = (conns.active + 1) & U32_MAX
+    else:
+        conns.inactive = (conns.inactive + 1) & U32_MAX
+    if real.u_threshold and (conns.active + conns.inactive) & U32_MAX >= real.u_threshold:
+        conns.overload = real.overload_epoch
+    maps.conns.put(U32(real_id), conns)
+
+
+def conns_unbind(maps: DirectorMaps, real_id: int, gen: int, svc_id: int, state: int) -> None:
+    """A connection that leaves the real server's counts (ip_vs_unbind_dest)."""
+    found = _conns(maps, real_id, gen, svc_id)
+    if found is None:
+        return
+    real, conns = found
+    if state == FlowState.ESTABLISHED:
+        conns.active = (conns.active - 1) & U32_MAX
+    else:
+        conns.inactive = (conns.inactive - 1) & U32_MAX
+    total = (conns.active + conns.inactive) & U32_MAX
+    if real.l_threshold:
+        if total < real.l_threshold:
+            conns.overload = 0
+    elif real.u_threshold:
+        if total * 4 < real.u_threshold * 3:
+            conns.overload = 0
+    else:
+        conns.overload = 0
+    maps.conns.put(U32(real_id), conns)
+
+
+def conns_move(maps: DirectorMaps, flow: abi.Flow, old: int, new: int) -> None:
+    """A connection that goes from inactive to active or back (set_tcp_state)."""
+    if (old == FlowState.ESTABLISHED) == (new == FlowState.ESTABLISHED):
+        return
+    found = _conns(maps, flow.real_id, flow.real_gen, flow.svc_id)
+    if found is None:
+        return
+    _real, conns = found
+    step = 1 if new == FlowState.ESTABLISHED else -1
+    conns.active = (conns.active + step) & U32_MAX
+    conns.inactive = (conns.inactive - step) & U32_MAX
+    maps.conns.put(U32(flow.real_id), conns)
+
+
+def flow_set_state(maps: DirectorMaps, flow: abi.Flow, state: int) -> None:
+    """Move a counted flow to `state`, and its count with it (the caller writes the flow back)."""
+    if flow.state == state or not flow.counted:
+        return
+    old = flow.state
+    flow.state = state
+    conns_move(maps, flow, old, state)
+
+
+def flow_release(maps: DirectorMaps, flow: abi.Flow) -> bool:
+    """Take a counted flow out of the counts (the caller writes it back); False: not counted."""
+    if not flow.counted:
+        return False
+    flow.counted = 0
+    conns_unbind(maps, flow.real_id, flow.real_gen, flow.svc_id, flow.state)
+    return True
+
+
+def flow_timeout_ns(maps: DirectorMaps, state: int) -> int:
+    """The idle timeout of a state: ipvsadm --set's, or IPVS's default."""
+    if state < FLOW_STATES:
+        configured = maps.timeouts.get(U32(state))
+        if configured is not None and configured.value:
+            return int(configured.value) * NSEC_PER_SEC
     try:
         return FLOW_TIMEOUT_S[FlowState(state)] * NSEC_PER_SEC
     except ValueError:
         return FLOW_TIMEOUT_S[FlowState.NONE] * NSEC_PER_SEC
 
+
+# -- sweeper.h ------------------------------------------------------------------
+
+def flow_expired(maps: DirectorMaps, flow: abi.Flow, now: int) -> bool:
+    idle = int((now - flow.last_seen_ns) & U64)
+    if idle >= 1 << 63:  # seen after `now`
+        return False
+    return idle > 0 and idle > flow_timeout_ns(maps, flow.state)
+
+
+def sweep_flows(maps: DirectorMaps, now: int) -> int:
+    """One walk of the flow table, as the sweeper's timer makes it: flows whose timeout
+    has passed or whose real server went leave the counts and the table. Returns how many."""
+    expired = 0
+    for key, flow in maps.flows.all_items():
+        if not flow_expired(maps, flow, now) and real_current(maps, flow.real_id, flow.real_gen, flow.svc_id):
+            continue
+        if not flow_release(maps, flow):
+            continue
+        maps.flows.delete(key)
+        expired += 1
+    sweeper = maps.sweeper.get(U32(0))
+    if sweeper is not None:
+        sweeper.sweeps += 1
+        sweeper.expired += expired
+        maps.sweeper.put(U32(0), sweeper)
+    return expired
+
+
+# -- select.h ------------------------------------------------------------------
 
 def tcp_next_state(state: int, flags: int) -> int:
     """IPVS's table for input-only connections; flag priority RST, SYN, FIN, ACK."""
@@ -124,19 +253,14 @@ def tcp_next_state(state: int, flags: int) -> int:
     return state
 
 
-def real_is_current(maps: DirectorMaps, real_id: int, gen: int, svc_id: int) -> bool:
-    real = maps.reals.get(U32(real_id))
-    return bool(real is not None and real.gen != 0 and real.gen == gen and real.svc_id == svc_id)
-
-
 def flow_is_usable(maps: DirectorMaps, flow: abi.Flow, svc_id: int, syn_only: bool, now: int) -> bool:
-    if flow.svc_id != svc_id:
+    if flow.svc_id != svc_id or not flow.counted:
         return False
-    if (now - flow.last_seen_ns) & U64 > flow_timeout_ns(flow.state):
+    if (now - flow.last_seen_ns) & U64 > flow_timeout_ns(maps, flow.state):
         return False
     if syn_only and flow.state in (FlowState.TIME_WAIT, FlowState.CLOSE):
         return False
-    return real_is_current(maps, flow.real_id, flow.real_gen, svc_id)
+    return real_current(maps, flow.real_id, flow.real_gen, svc_id) is not None
 
 
 def persist_lookup(maps: DirectorMaps, svc: abi.Svc, client: int, now: int) -> abi.Persist | None:
@@ -147,7 +271,7 @@ def persist_lookup(maps: DirectorMaps, svc: abi.Svc, client: int, now: int) -> a
     tpl = maps.persist.get(key)
     if tpl is None or (now - tpl.last_seen_ns) & U64 > svc.timeout * NSEC_PER_SEC:
         return None
-    if not real_is_current(maps, tpl.real_id, tpl.real_gen, svc.id):
+    if real_current(maps, tpl.real_id, tpl.real_gen, svc.id) is None:
         return None
     tpl.last_seen_ns = now
     maps.persist.put(key, tpl)
@@ -161,31 +285,49 @@ def persist_record(maps: DirectorMaps, svc: abi.Svc, client: int, real_id: int, 
                          abi.Persist(last_seen_ns=now, real_id=real_id, real_gen=real_gen))
 
 
-def schedule_real(maps: DirectorMaps, svc: abi.Svc) -> int:
-    """The next real server id of the service's rr/wrr sequence, or -1."""
-    if svc.sched_len == 0 or svc.sched_len > SCHED_SLOTS:
-        return -1
+def real_available(maps: DirectorMaps, real_id: int) -> bool:
+    """The real server takes new connections: weight above 0 and not overloaded."""
+    real = maps.reals.get(U32(real_id))
+    return real is not None and real.weight > 0 and not real_overloaded(maps, real_id, real)
+
+
+def sequence_slot(maps: DirectorMaps, svc: abi.Svc) -> int:
+    """Take the next position of the service's rr/wrr sequence: the real server id there, or -1."""
     pos = maps.sched_pos.get(U32(svc.id))
     if pos is None:
         return -1
-    maps.sched_pos.put(U32(svc.id), U32((pos.value + 1) & 0xFFFFFFFF))
+    maps.sched_pos.put(U32(svc.id), U32((pos.value + 1) & U32_MAX))
     slot = pos.value % svc.sched_len + (svc.id * 2 + (svc.bank & 1)) * SCHED_SLOTS
-    real_id = maps.sched.get(U32(slot & 0xFFFFFFFF))
+    real_id = maps.sched.get(U32(slot & U32_MAX))
     return -1 if real_id is None else int(real_id.value)
+
+
+def schedule_real(maps: DirectorMaps, svc: abi.Svc) -> int:
+    """The next real server of the service's rr/wrr sequence that is not overloaded
+    (past an unavailable one, sequence_skip(): at most a whole sequence more), or -1."""
+    if svc.sched_len == 0 or svc.sched_len > SCHED_SLOTS or maps.sched_pos.get(U32(svc.id)) is None:
+        return -1
+    real_id = sequence_slot(maps, svc)
+    if real_id < 0 or real_available(maps, real_id):
+        return real_id
+    for _ in range(svc.sched_len):
+        real_id = sequence_slot(maps, svc)
+        if real_id >= 0 and real_available(maps, real_id):
+            return real_id
+    return -1
 
 
 def available_real(maps: DirectorMaps, table: MapHandle[ctypes.c_uint32, ctypes.c_uint32], slot: int) -> int:
     """The real server id at `slot` of `table` (sched or mh), if it takes new connections; -1 otherwise."""
-    real_id = table.get(U32(slot & 0xFFFFFFFF))
-    if real_id is None:
+    real_id = table.get(U32(slot & U32_MAX))
+    if real_id is None or not real_available(maps, int(real_id.value)):
         return -1
-    real = maps.reals.get(U32(real_id.value))
-    return int(real_id.value) if real is not None and real.weight > 0 else -1
+    return int(real_id.value)
 
 
 def table_pick(maps: DirectorMaps, svc: abi.Svc, key: abi.FlowKey) -> int:
     """The real server in the bucket of the service's sh or dh table for this flow,
-    if it is available (weight > 0); -1 otherwise."""
+    if it is available; -1 otherwise."""
     if svc.sched_len != SCHED_SLOTS:
         return -1
     port = 0
@@ -219,28 +361,75 @@ def mh_pick(maps: DirectorMaps, svc: abi.Svc, key: abi.FlowKey) -> int:
     return -1
 
 
+# conns_pick()'s weighing per scheduler: (factor of active connections, inactive counts,
+# + 1, weighted, ovf's rule, nq's rule), as conns_how_of() gives it.
+CONNS_HOW: dict[int, tuple[int, bool, bool, bool, bool, bool]] = {
+    Scheduler.LC: (256, True, False, False, False, False),
+    Scheduler.WLC: (256, True, False, True, False, False),
+    Scheduler.SED: (1, False, True, True, False, False),
+    Scheduler.NQ: (1, False, True, True, False, True),
+    Scheduler.FO: (0, False, True, True, False, False),
+    Scheduler.OVF: (0, False, True, True, True, False),
+}
+
+
+def conns_pick(maps: DirectorMaps, svc: abi.Svc) -> int:
+    """What a scheduler that reads connection counts picks, as conns_pick() in select.h."""
+    how = CONNS_HOW.get(svc.sched)
+    if how is None or svc.sched_len > SCHED_SLOTS:
+        return -1
+    active_factor, inactive, plus_one, weighted, ovf, nq = how
+    base = (svc.id * 2 + (svc.bank & 1)) * SCHED_SLOTS
+    best, best_overhead, best_weight = -1, 1, 0
+    for i in range(svc.sched_len):
+        real_id = maps.sched.get(U32((base + i) & U32_MAX))
+        if real_id is None:
+            break
+        real = maps.reals.get(real_id)
+        conns = maps.conns.get(real_id)
+        if real is None or conns is None or (conns.overload != 0 and conns.overload == real.overload_epoch):
+            continue
+        weight = real.weight
+        if weight == 0 or (ovf and conns.active > weight):
+            continue
+        overhead = (conns.active * active_factor + (conns.inactive if inactive else 0) + plus_one) & U32_MAX
+        if nq and conns.active == 0:
+            overhead = 0
+        if not weighted:
+            weight = 1
+        if best_overhead * weight <= overhead * best_weight:
+            continue
+        best, best_overhead, best_weight = int(real_id.value), overhead, weight
+    return best
+
+
 def schedule(maps: DirectorMaps, svc: abi.Svc, key: abi.FlowKey) -> int:
     """A real server for a new connection of the service, by its scheduler; -1: none."""
     if svc.sched in (Scheduler.SH, Scheduler.DH):
         return table_pick(maps, svc, key)
     if svc.sched == Scheduler.MH:
         return mh_pick(maps, svc, key)
-    return schedule_real(maps, svc)
+    if svc.sched in (Scheduler.RR, Scheduler.WRR):
+        return schedule_real(maps, svc)
+    return conns_pick(maps, svc)
 
+
+# -- director.h -------------------------------------------------------------------
 
 def select_flow(maps: DirectorMaps, key: abi.FlowKey, svc: abi.Svc, tcp_flags: int | None,
-                now: int) -> tuple[abi.Real, int, int] | None:
-    """(real server, its id, new connection?) for this packet, recording the flow; None: no real server."""
+                now: int) -> tuple[abi.Real, int, int] | DropReason:
+    """(real server, its id, new connection?) for this packet, recording and counting the
+    flow; or why the packet is dropped."""
     flow = maps.flows.get(key)
     syn_only = tcp_flags is not None and bool(tcp_flags & TCP_SYN) and not tcp_flags & TCP_ACK
     if flow is not None and flow_is_usable(maps, flow, svc.id, syn_only, now):
         flow.last_seen_ns = now
         if tcp_flags is not None:
-            flow.state = tcp_next_state(flow.state, tcp_flags)
+            flow_set_state(maps, flow, tcp_next_state(flow.state, tcp_flags))
         maps.flows.put(key, flow)
         persist_lookup(maps, svc, key.saddr & svc.netmask, now)
         real = maps.reals.get(U32(flow.real_id))
-        return (real, flow.real_id, 0) if real is not None else None
+        return (real, flow.real_id, 0) if real is not None else DropReason.NO_REAL_SERVER
 
     tpl = persist_lookup(maps, svc, key.saddr & svc.netmask, now)
     if tpl is not None:
@@ -248,17 +437,27 @@ def select_flow(maps: DirectorMaps, key: abi.FlowKey, svc: abi.Svc, tcp_flags: i
     else:
         picked = schedule(maps, svc, key)
         if picked < 0:
-            return None
+            return DropReason.NO_REAL_SERVER
         real_id = picked
     real = maps.reals.get(U32(real_id))
     if real is None or real.gen == 0 or real.svc_id != svc.id:
-        return None
+        return DropReason.NO_REAL_SERVER
     if tpl is None:
         persist_record(maps, svc, key.saddr & svc.netmask, real_id, real.gen, now)
     state = tcp_next_state(FlowState.NONE, tcp_flags) if tcp_flags is not None else FlowState.UDP
     if not (svc.flags & SvcFlag.ONEPACKET and tcp_flags is None):  # -o: no flow kept
-        maps.flows.put(key, abi.Flow(last_seen_ns=now, real_id=real_id, real_gen=real.gen, svc_id=svc.id,
-                                     state=state))
+        fresh = abi.Flow(last_seen_ns=now, real_id=real_id, real_gen=real.gen, svc_id=svc.id, state=state,
+                         counted=1)
+        if flow is not None:  # an expired or closed connection's entry, taken over
+            if not flow_release(maps, flow):
+                return DropReason.FLOW_BUSY
+            maps.flows.put(key, fresh)
+        else:
+            try:
+                maps.flows.put(key, fresh, BPF_NOEXIST)
+            except DataplaneError as exc:
+                return DropReason.FLOW_BUSY if exc.errno == errno.EEXIST else DropReason.FLOW_TABLE_FULL
+        conns_bind(maps, real_id, real.gen, svc.id, state)
     return real, real_id, 1
 
 
@@ -371,8 +570,8 @@ def process_director(frame_in: bytes, maps: DirectorMaps, fib: Fib, *, now_ns: i
     key = abi.FlowKey(saddr=int.from_bytes(data[l3 + 12:l3 + 16], sys.byteorder),
                       daddr=int.from_bytes(daddr, sys.byteorder), sport=sport, dport=dport, proto=proto)
     picked = select_flow(maps, key, svc, tcp_flags, now_ns)
-    if picked is None:
-        return _verdict_drop(maps, data, DropReason.NO_REAL_SERVER)
+    if isinstance(picked, DropReason):
+        return _verdict_drop(maps, data, picked)
     real, real_id, new_conn = picked
     real_addr = int(real.addr).to_bytes(4, sys.byteorder)
     saddr = int(real.saddr).to_bytes(4, sys.byteorder)

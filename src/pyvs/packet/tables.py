@@ -20,12 +20,14 @@ from __future__ import annotations
 
 import ctypes
 import enum
+import errno
 import struct
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, fields
 from typing import Any, ClassVar, Generic, Protocol, Self, TypeVar, cast
 
-from pyvs.model.enums import DecapCounter, DropReason
+from pyvs.model.enums import FLOW_STATES, DecapCounter, DropReason
+from pyvs.model.errors import DataplaneError
 from pyvs.packet import abi
 from pyvs.sched import SCHED_SLOTS
 from pyvs.sched.mh import TABLE_SIZE as MH_TABLE_SIZE
@@ -36,6 +38,7 @@ KC = TypeVar("KC", bound=ctypes._SimpleCData | ctypes.Structure, contravariant=T
 U32 = ctypes.c_uint32
 U64 = ctypes.c_uint64
 BPF_ANY = 0
+BPF_NOEXIST = 1
 
 # The compiled capacities (bpf/lb_consts.h), which the loader may change.
 LB_MAX_SERVICES = 16384
@@ -55,6 +58,8 @@ class MapHandle(Protocol[K, V]):
     def put_many(self, keys: Sequence[K], values: Sequence[V]) -> None: ...
     def put_u32s(self, keys: Sequence[int], values: Sequence[int]) -> None: ...
     def delete(self, key: K) -> bool: ...
+    def delete_many(self, keys: Sequence[K]) -> int: ...
+    def zero(self, indices: Sequence[int]) -> None: ...
     def keys(self) -> Iterator[K]: ...
     def __iter__(self) -> Iterator[K]: ...
     def items(self) -> Iterator[tuple[K, V]]: ...
@@ -132,7 +137,10 @@ DIRECTOR_MAPS: tuple[MapSpec, ...] = (
     MapSpec("sched", U32, U32, MapKind.ARRAY, _sched_slots),
     MapSpec("mh", U32, U32, MapKind.ARRAY, _fixed),
     MapSpec("sched_pos", U32, U32, MapKind.ARRAY, _services),
-    MapSpec("flows", abi.FlowKey, abi.Flow, MapKind.LRU_HASH, _flows),
+    MapSpec("flows", abi.FlowKey, abi.Flow, MapKind.HASH, _flows),
+    MapSpec("conns", U32, abi.Conns, MapKind.ARRAY, _reals),
+    MapSpec("timeouts", U32, U32, MapKind.ARRAY, _fixed),
+    MapSpec("sweeper", U32, abi.Sweeper, MapKind.ARRAY, _fixed),
     MapSpec("persist", abi.PersistKey, abi.Persist, MapKind.LRU_HASH, _flows),
     MapSpec("svc_stats", U32, abi.Counters, MapKind.PERCPU_ARRAY, _services),
     MapSpec("real_stats", U32, abi.Counters, MapKind.PERCPU_ARRAY, _reals),
@@ -149,6 +157,7 @@ DECAP_PREFIX = "lb_decap_"
 
 # Entries of the maps whose size does not follow a Capacity (as compiled).
 FIXED_ENTRIES = {"lb_drops": len(DropReason), "lb_mh": LB_MAX_MH_SERVICES * 2 * MH_TABLE_SIZE,
+                 "lb_timeouts": FLOW_STATES, "lb_sweeper": 1,
                  "lb_decap_vips": LB_MAX_DECAP_ADDRS,
                  "lb_decap_locals": LB_MAX_DECAP_ADDRS, "lb_decap_stats": len(DecapCounter)}
 
@@ -190,6 +199,9 @@ class DirectorMaps(MapSet):
     mh: MapHandle[ctypes.c_uint32, ctypes.c_uint32]
     sched_pos: MapHandle[ctypes.c_uint32, ctypes.c_uint32]
     flows: MapHandle[abi.FlowKey, abi.Flow]
+    conns: MapHandle[ctypes.c_uint32, abi.Conns]
+    timeouts: MapHandle[ctypes.c_uint32, ctypes.c_uint32]
+    sweeper: MapHandle[ctypes.c_uint32, abi.Sweeper]
     persist: MapHandle[abi.PersistKey, abi.Persist]
     svc_stats: PerCpuHandle[ctypes.c_uint32, abi.Counters]
     real_stats: PerCpuHandle[ctypes.c_uint32, abi.Counters]
@@ -233,18 +245,20 @@ def twin(spec: MapSpec, name: str, capacity: Capacity) -> DictMap[Any, Any] | Di
     size = entries(spec, name, capacity)
     if spec.per_cpu:
         return DictPerCpuMap(spec.key, spec.value, size)
-    return DictMap(spec.key, spec.value, size, is_array=spec.kind == MapKind.ARRAY)
+    return DictMap(spec.key, spec.value, size, is_array=spec.kind == MapKind.ARRAY,
+                   bounded=spec.kind == MapKind.HASH)
 
 
 class DictMap(Generic[K, V]):
     """A BPF map's twin in a dict of bytes; arrays read as zero values where unset."""
 
     def __init__(self, key_type: type[K], value_type: type[V], max_entries: int, *,
-                 is_array: bool = False) -> None:
+                 is_array: bool = False, bounded: bool = False) -> None:
         self.key_type = key_type
         self.value_type = value_type
         self.max_entries = max_entries
         self.is_array = is_array
+        self.bounded = bounded  # a plain hash map: full at max_entries
         self.data: dict[bytes, bytes] = {}
 
     def _in_range(self, key: K) -> bool:
@@ -259,9 +273,17 @@ class DictMap(Generic[K, V]):
         return cast(V, self.value_type.from_buffer_copy(raw))
 
     def put(self, key: K, value: V, flags: int = BPF_ANY) -> None:
+        """As bpf_map_update_elem(): DataplaneError EEXIST for BPF_NOEXIST on a key
+        that is there, E2BIG for a new key of a full hash map (an LRU map evicts instead,
+        which the twin does not model: it grows)."""
         if not self._in_range(key):
             raise KeyError(f"index beyond {self.max_entries}")
-        self.data[bytes(key)] = bytes(value)
+        raw = bytes(key)
+        if not self.is_array and raw in self.data and flags == BPF_NOEXIST:
+            raise DataplaneError(errno.EEXIST, "update map element")
+        if self.bounded and raw not in self.data and len(self.data) >= self.max_entries:
+            raise DataplaneError(errno.E2BIG, "update map element")
+        self.data[raw] = bytes(value)
 
     def put_many(self, keys: Sequence[K], values: Sequence[V]) -> None:
         for key, value in zip(keys, values, strict=True):
@@ -274,6 +296,18 @@ class DictMap(Generic[K, V]):
 
     def delete(self, key: K) -> bool:
         return self.data.pop(bytes(key), None) is not None
+
+    def delete_many(self, keys: Sequence[K]) -> int:
+        """As a batch delete: stops at the first absent key; how many went."""
+        for done, key in enumerate(keys):
+            if not self.delete(key):
+                return done
+        return len(keys)
+
+    def zero(self, indices: Sequence[int]) -> None:
+        """Reset the array entries at `indices` (an unset entry reads as zeros)."""
+        for index in indices:
+            self.delete(self.key_type(index))
 
     def keys(self) -> Iterator[K]:
         for raw in list(self.data):

@@ -6,9 +6,10 @@ Each scheduler is one of these kinds, by what the data path needs of it:
   by a position that every new connection advances;
 - a table (sh, dh; table.py): the kernel's 256 buckets of real servers, into
   which every new connection is hashed;
-- fo (ip_vs_fo.c): every new connection goes to the first real server, in list
-  order, of the highest weight (and not overloaded: pyvs has no thresholds
-  yet, so none is), which is a sequence of one.
+- a walk over connection counts (lc, wlc, sed, nq, fo, ovf): the real servers
+  in kernel list order, which the data path walks for every new connection,
+  reading each one's weight and its counts in lb_conns (conns_pick() in
+  bpf/select.h), as the kernel's ip_vs_<name>_schedule() walks its list.
 
 Each fills one bank of lb_sched with real server indices (`slots`); only the
 sequences carry state from one change to the next (`state_at`, `resume`).
@@ -26,6 +27,9 @@ from pyvs.sched.sequence import SCHED_SLOTS, SchedState, resume, schedule_sequen
 from pyvs.sched.table import dh_table, fallback, sh_table
 
 SEQUENCES: Final = frozenset({Scheduler.RR, Scheduler.WRR})
+# The schedulers that read connection counts: their bank is the list itself.
+WALKS: Final = frozenset({Scheduler.LC, Scheduler.WLC, Scheduler.SED, Scheduler.NQ, Scheduler.FO,
+                          Scheduler.OVF})
 
 
 def slots(scheduler: Scheduler, weights: Sequence[int], flags: int = 0) -> list[int]:
@@ -37,19 +41,12 @@ def slots(scheduler: Scheduler, weights: Sequence[int], flags: int = 0) -> list[
         return fallback(table, weights) if flags & SvcFlag.SCHED1 else table
     if scheduler == Scheduler.DH:
         return dh_table(len(weights))
-    if scheduler == Scheduler.FO:
-        return fo_pick(weights)
+    if scheduler in WALKS:
+        if len(weights) > SCHED_SLOTS:
+            raise ValueError(f"the {scheduler.label} scheduler takes at most {SCHED_SLOTS} real servers")
+        return list(range(len(weights)))
     return schedule_sequence(scheduler, weights)
 
 
-def fo_pick(weights: Sequence[int]) -> list[int]:
-    """ip_vs_fo_schedule(): [the index of the first highest weight above 0], or []."""
-    best, highest = [], 0
-    for index, weight in enumerate(weights):
-        if weight > highest:
-            best, highest = [index], weight
-    return best
-
-
-__all__ = ["SCHED_SLOTS", "SEQUENCES", "SchedState", "fo_pick", "resume", "schedule_sequence",
-           "slots", "state_at"]
+__all__ = ["SCHED_SLOTS", "SEQUENCES", "WALKS", "SchedState", "resume", "schedule_sequence", "slots",
+           "state_at"]

@@ -1,0 +1,216 @@
+"""Connection states, counts, timeouts, the sweeper and thresholds, under BPF_PROG_TEST_RUN.
+
+Each test drives the director with exact frames and reads back what IPVS would
+show: the flow's state, ActiveConn/InActConn (lb_conns), and after a sweep
+(lb_sweep, the body of the sweeper's timer) which flows are gone. Ages are set
+by moving a flow's last-seen time back, the clock being the kernel's own.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import ipaddress
+import time
+
+import pytest
+from scapy.layers.inet import IP
+from scapy.layers.l2 import Ether
+
+from pyvs.control import config as cfg
+from pyvs.dataplane import libbpf, xdp
+from pyvs.model import FwdMethod, RealServer, Scheduler
+from pyvs.model.enums import NSEC_PER_SEC, Action, DropReason, FlowState
+from pyvs.packet import abi
+from tests.bpf.conftest import Director
+from tests.bpf.test_director import SYN
+from tests.vectors.frames import CLIENT, REAL1, REAL2, VIP, client_frame
+
+pytestmark = [pytest.mark.needs_root, pytest.mark.needs_bpf]
+U32 = ctypes.c_uint32
+
+
+def flow_key(sport: int, *, proto: int = 6, dport: int = 80) -> abi.FlowKey:
+    return abi.FlowKey(saddr=abi.be32(ipaddress.IPv4Address(CLIENT)),
+                       daddr=abi.be32(ipaddress.IPv4Address(VIP)), sport=abi.be16(sport),
+                       dport=abi.be16(dport), proto=proto)
+
+
+def counts(director: Director) -> dict[str, tuple[int, int]]:
+    """real server -> (ActiveConn, InActConn), as -L shows them."""
+    return {str(r.real.address): (r.active_conns, r.inactive_conns)
+            for status in director.dataplane.status() for r in status.reals}
+
+
+def state(director: Director, sport: int) -> FlowState | None:
+    flow = director.dataplane.maps.flows.get(flow_key(sport))
+    return None if flow is None else FlowState(flow.state)
+
+
+def age(director: Director, sport: int, seconds: float, *, proto: int = 6, dport: int = 80) -> None:
+    flows = director.dataplane.maps.flows
+    key = flow_key(sport, proto=proto, dport=dport)
+    flow = flows.get(key)
+    assert flow is not None
+    flow.last_seen_ns -= int(seconds * NSEC_PER_SEC)
+    flows.put(key, flow)
+
+
+def sweep(director: Director) -> abi.Sweeper:
+    rc, _, _ = libbpf.prog_test_run(director.obj.program_fd(xdp.SWEEP_PROGRAM), bytes(xdp.SWEEPER_FRAME))
+    assert Action(rc) == Action.PASS
+    value = director.dataplane.maps.sweeper.get(U32(0))
+    assert value is not None
+    return value
+
+
+def dst(out: bytes) -> str:
+    return str(Ether(out)[IP].dst)
+
+
+def test_a_connection_counts_inactive_until_established_and_after_its_fin(director: Director) -> None:
+    director.add_service()
+    steps = [("S", FlowState.SYN_RECV, (0, 1)), ("A", FlowState.ESTABLISHED, (1, 0)),
+             ("PA", FlowState.ESTABLISHED, (1, 0)), ("FA", FlowState.FIN_WAIT, (0, 1)),
+             ("A", FlowState.FIN_WAIT, (0, 1)), ("R", FlowState.CLOSE, (0, 1))]
+    for flags, want_state, want_counts in steps:
+        action, _ = director.run(client_frame(sport=2000, flags=flags))
+        assert action == Action.TX
+        assert (state(director, 2000), counts(director)[REAL1]) == (want_state, want_counts), flags
+
+
+def test_udp_flows_count_as_inactive(director: Director) -> None:
+    director.add_service(port=53, udp=True)
+    director.run(client_frame(udp=True, sport=3000, dport=53))
+    director.run(client_frame(udp=True, sport=3001, dport=53))
+    assert counts(director)[REAL1] == (0, 2)
+
+
+def test_the_sweep_takes_expired_flows_out_of_the_table_and_the_counts(director: Director) -> None:
+    director.add_service()
+    for sport in (4000, 4001, 4002):
+        director.run(client_frame(sport=sport, flags="S"))
+        director.run(client_frame(sport=sport, flags="A"))
+    assert counts(director)[REAL1] == (3, 0)
+    age(director, 4000, 901)  # past ESTABLISHED's 900 s
+    age(director, 4001, 899)
+    swept = sweep(director)
+    assert (swept.sweeps, swept.expired) == (1, 1)
+    assert (state(director, 4000), state(director, 4001), state(director, 4002)) == (
+        None, FlowState.ESTABLISHED, FlowState.ESTABLISHED)
+    assert counts(director)[REAL1] == (2, 0)
+
+
+def test_set_timeouts_change_when_flows_expire(director: Director) -> None:
+    director.add_service()
+    director.run(client_frame(sport=4100, flags="S"))
+    director.run(client_frame(sport=4100, flags="A"))
+    director.run(client_frame(sport=4101, flags="S"))
+    director.run(client_frame(sport=4101, flags="A"))
+    director.run(client_frame(sport=4101, flags="FA"))
+    director.dataplane.set_timeouts(30, 5, 0)
+    assert director.dataplane.timeouts() == (30, 5, 300)
+    age(director, 4100, 31)
+    age(director, 4101, 6)
+    assert sweep(director).expired == 2
+    assert counts(director)[REAL1] == (0, 0)
+
+
+def test_a_flow_whose_real_server_went_is_swept_at_once(director: Director) -> None:
+    key = director.add_service(reals=((REAL1, 1), (REAL2, 1)))
+    director.run(client_frame(sport=4200, flags="S"))  # to REAL2, the newest
+    director.delete_real(key, REAL2)
+    assert sweep(director).expired == 1
+    assert state(director, 4200) is None
+
+
+def test_a_new_syn_on_a_closed_flow_takes_its_entry_over_and_moves_the_count(director: Director) -> None:
+    director.add_service(reals=((REAL1, 1), (REAL2, 1)))
+    assert dst(director.run(client_frame(sport=4300, flags="S"))[1]) == REAL2
+    director.run(client_frame(sport=4300, flags="A"))
+    director.run(client_frame(sport=4300, flags="R"))  # CLOSE (a RST in SYN_RECV would leave it there)
+    assert counts(director) == {REAL1: (0, 0), REAL2: (0, 1)}
+    assert dst(director.run(client_frame(sport=4300, flags="S"))[1]) == REAL1  # scheduled afresh (rr)
+    assert counts(director) == {REAL1: (0, 1), REAL2: (0, 0)}
+    assert state(director, 4300) == FlowState.SYN_RECV
+
+
+def test_wlc_divides_connections_by_weight_newest_first_on_ties(director: Director) -> None:
+    director.add_service(scheduler=Scheduler.WLC, reals=((REAL1, 3), (REAL2, 1)))
+    picks = [dst(director.run(client_frame(sport=5000 + i, flags="S"))[1]) for i in range(8)]
+    # inactive / weight, list [REAL2 (1), REAL1 (3)]: 0/1 first; then REAL1 until 3/3 ties 1/1 ...
+    assert picks == [REAL2, REAL1, REAL1, REAL1, REAL2, REAL1, REAL1, REAL1]
+
+
+def test_lc_ignores_weights(director: Director) -> None:
+    director.add_service(scheduler=Scheduler.LC, reals=((REAL1, 3), (REAL2, 1)))
+    picks = [dst(director.run(client_frame(sport=5100 + i, flags="S"))[1]) for i in range(4)]
+    assert picks == [REAL2, REAL1, REAL2, REAL1]
+
+
+def test_an_upper_threshold_overloads_a_real_server_until_the_lower_one(director: Director) -> None:
+    key = director.add_service(scheduler=Scheduler.WLC, reals=((REAL1, 1),))
+    real2 = RealServer(ipaddress.IPv4Address(REAL2), 80, 1, FwdMethod.TUNNEL, u_threshold=2, l_threshold=1)
+    director.apply(cfg.add_real(director.dataplane.read(), key, real2))
+    picks = [dst(director.run(client_frame(sport=5200 + i, flags="S"))[1]) for i in range(5)]
+    # REAL2 takes 2 (the 1st and 3rd) and is overloaded from its 2nd: the rest go to REAL1.
+    assert picks == [REAL2, REAL1, REAL2, REAL1, REAL1]
+    age(director, 5200, 61)  # SYN_RECV's timeout: REAL2 down to 1 connection, not below -y 1
+    sweep(director)
+    assert dst(director.run(client_frame(sport=5300, flags="S"))[1]) == REAL1
+    age(director, 5202, 61)  # down to 0: below -y, no longer overloaded
+    sweep(director)
+    assert dst(director.run(client_frame(sport=5301, flags="S"))[1]) == REAL2
+
+
+def test_raising_the_upper_threshold_clears_the_overload_as_ipvs_does(director: Director) -> None:
+    key = director.add_service(scheduler=Scheduler.RR, reals=())
+    director.apply(cfg.add_real(director.dataplane.read(), key, RealServer(
+        ipaddress.IPv4Address(REAL1), 80, 1, FwdMethod.TUNNEL, u_threshold=1)))
+    assert director.run(client_frame(sport=5400, flags="S"))[0] == Action.TX
+    assert director.run(client_frame(sport=5401, flags="S"))[0] == Action.DROP  # overloaded, none left
+    assert director.drops()[DropReason.NO_REAL_SERVER] == 1
+    director.apply(cfg.edit_real(director.dataplane.read(), key, RealServer(
+        ipaddress.IPv4Address(REAL1), 80, 1, FwdMethod.TUNNEL, u_threshold=5)))
+    assert director.run(client_frame(sport=5402, flags="S"))[0] == Action.TX
+
+
+def test_a_full_flow_table_drops_new_connections_and_keeps_the_old(director: Director) -> None:
+    director.add_service()
+    director.run(client_frame(sport=6000, flags="S"))
+    flows = director.dataplane.maps.flows
+    free = flows.max_entries - len(flows.all_items())
+    template = flows.get(flow_key(6000))
+    assert template is not None
+    keys = [abi.FlowKey(saddr=abi.be32(ipaddress.IPv4Address(f"10.8.{n >> 8}.{n & 255}")),
+                        daddr=abi.be32(ipaddress.IPv4Address(VIP)), sport=abi.be16(1), dport=abi.be16(80),
+                        proto=6) for n in range(free)]
+    flows.put_many(keys, [template] * free)
+    assert director.run(client_frame(sport=6001, flags="S"))[0] == Action.DROP
+    assert director.drops()[DropReason.FLOW_TABLE_FULL] == 1
+    assert director.run(client_frame(sport=6000, flags="A"))[0] == Action.TX
+
+
+def test_a_flow_another_cpu_is_taking_over_is_dropped_not_doubled(director: Director) -> None:
+    director.add_service()
+    director.run(client_frame(sport=6100, flags="S"))
+    flows = director.dataplane.maps.flows
+    flow = flows.get(flow_key(6100))
+    assert flow is not None
+    flow.counted = 0  # as while another CPU holds it
+    flows.put(flow_key(6100), flow)
+    assert director.run(client_frame(sport=6100, flags="A"))[0] == Action.DROP
+    assert director.drops()[DropReason.FLOW_BUSY] == 1
+    assert counts(director)[REAL1] == (0, 1)
+
+
+def test_the_sweeper_timer_runs_on_its_own_once_started(director: Director) -> None:
+    director.add_service()
+    director.run(SYN)
+    age(director, 40000, 61)  # client_frame's default port, past SYN_RECV's timeout
+    xdp.start_sweeper(director.obj)
+    deadline = time.monotonic() + 5
+    while director.dataplane.maps.flows.get(flow_key(40000)) is not None and time.monotonic() < deadline:
+        time.sleep(0.1)
+    value = director.dataplane.maps.sweeper.get(U32(0))
+    assert value is not None and value.sweeps >= 1 and value.expired == 1
+    assert counts(director)[REAL1] == (0, 0)
