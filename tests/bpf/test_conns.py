@@ -214,3 +214,13 @@ def test_the_sweeper_timer_runs_on_its_own_once_started(director: Director) -> N
     value = director.dataplane.maps.sweeper.get(U32(0))
     assert value is not None and value.sweeps >= 1 and value.expired == 1
     assert counts(director)[REAL1] == (0, 0)
+
+
+def test_twos_draws_available_real_servers_by_weight(director: Director) -> None:
+    director.add_service(scheduler=Scheduler.TWOS, reals=((REAL1, 3), (REAL2, 1), ("10.3.3.5", 0)))
+    picks = [dst(director.run(client_frame(sport=7000 + i, flags="S"))[1]) for i in range(200)]
+    # Random in the kernel (tests/unit/test_sched_conns.py checks the arithmetic with given
+    # numbers): never the quiescent one, both others, three to one about (the draws follow the
+    # weights, the less loaded of two per weight is kept).
+    assert set(picks) == {REAL1, REAL2}
+    assert 100 < picks.count(REAL1) < 190

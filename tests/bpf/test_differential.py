@@ -60,6 +60,10 @@ NETMASKS = ["255.255.255.255", "255.255.255.0", "255.0.0.0"]  # -M: the first tw
 REALS = ["10.3.3.3", "10.3.3.4", "10.4.4.4", "10.5.5.5", "10.6.6.6", "10.7.7.7"]
 AGES_S = [0.5, 5, 30, 90, 200, 500, 1000]  # at least 5 s from every timeout (2, 10, 60, 120, 300, 900)
 SET_TIMEOUTS = [0, 0, 20, 45, 150, 400]  # --set values, as far from the ages (0: IPVS's default)
+# twos draws random numbers in the kernel (bpf_get_prandom_u32()) that the reference cannot
+# know: tests/unit/test_sched_conns.py compares it with given numbers, tests/bpf/test_conns.py
+# checks its picks in the kernel.
+COMPARABLE = [scheduler for scheduler in Scheduler if scheduler != Scheduler.TWOS]
 # (-x, -y) of a real server: none, or low enough that the seeded counts cross them
 THRESHOLDS = st.sampled_from([(0, 0), (0, 0), (0, 0), (1, 0), (2, 1), (3, 0), (4, 2)])
 U32 = ctypes.c_uint32
@@ -95,7 +99,7 @@ def configs(draw: st.DrawFn) -> Config:
         persistence = draw(st.sampled_from([None, None, 60, 300]))
         flags = draw(st.sampled_from([0, 0, SvcFlag.SCHED1, SvcFlag.SCHED2, SvcFlag.SCHED1 | SvcFlag.SCHED2]))
         netmask = ipaddress.IPv4Address(draw(st.sampled_from(NETMASKS)))
-        config[key] = VirtualService(key, draw(st.sampled_from(list(Scheduler))), persistence, reals, flags,
+        config[key] = VirtualService(key, draw(st.sampled_from(COMPARABLE)), persistence, reals, flags,
                                      netmask, udp and draw(st.booleans()))
     return config
 
@@ -360,7 +364,7 @@ def test_xdp_and_reference_pipeline_agree(twins: Twins) -> None:
     expected = {"TX changed", "REDIRECT changed", "PASS unchanged", "PASS changed", "DROP BAD_IP_HEADER",
                 "DROP BAD_IP_CHECKSUM", "DROP FRAGMENT", "DROP BAD_L4_HEADER", "DROP TTL_EXCEEDED",
                 "DROP NO_REAL_SERVER", "DROP NO_ROUTE", "sweeps", "flows expired by sweeps"}
-    expected |= {f"forwarded by {scheduler.label}" for scheduler in Scheduler}
+    expected |= {f"forwarded by {scheduler.label}" for scheduler in COMPARABLE}
     if EXAMPLES >= 5000:
         expected |= {"TX FRAG_NEEDED", "DROP BAD_IP_CHECKSUM", "DROP FLOW_BUSY"}
     assert expected <= set(seen), (expected - set(seen), seen)

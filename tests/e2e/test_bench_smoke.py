@@ -101,6 +101,10 @@ def test_control_plane(results: dict[str, Any]) -> None:
     lost = figs["weight changes under flood"]
     assert lost["samples"] == [0] and lost["extra"]["sent"][0] > 0
     assert figs["steady flood, no changes"]["samples"] == [0]
+    expired = figs["flow sweep: full table, every flow expired"]
+    assert expired["baseline"] == "flow sweep: empty table" and expired["median"] > 0
+    assert expired["extra"]["deleted_per_walk"] == expired["extra"]["flow_table_capacity"]
+    assert figs["flow sweep: full table, no flow expired"]["median"] > 0
 
 
 def test_json_is_where_the_readme_says_by_default() -> None:

@@ -19,7 +19,7 @@ from pyvs.control.plan import plan
 from pyvs.dataplane.state import apply, read_state
 from pyvs.model import FwdMethod, Protocol, RealServer, Scheduler, ServiceKey, VirtualService
 from pyvs.packet import abi
-from pyvs.packet.pipeline import schedule
+from pyvs.packet.pipeline import RandomU32, schedule
 from pyvs.packet.tables import DirectorMaps
 
 IP = ipaddress.IPv4Address
@@ -68,11 +68,12 @@ def replay(steps: list[Step], model: KernelModel, scheduler: Scheduler, flags: i
         yield maps
 
 
-def pyvs_pick(maps: DirectorMaps, client: IP, sport: int) -> IP | None:
-    """The real server the reference pipeline schedules a new connection from client:sport to."""
+def pyvs_pick(maps: DirectorMaps, client: IP, sport: int, random_u32: RandomU32 = lambda: 0) -> IP | None:
+    """The real server the reference pipeline schedules a new connection from client:sport to
+    (twos drawing its numbers from `random_u32`)."""
     state = read_state(maps)
     svc = next(iter(state.services.values()))
     key = abi.FlowKey(saddr=abi.be32(client), daddr=abi.be32(VIP), sport=socket.htons(sport),
                       dport=socket.htons(80), proto=6)
-    picked = schedule(maps, svc, key)
+    picked = schedule(maps, svc, key, random_u32)
     return None if picked < 0 else abi.from_be32(state.reals[picked].addr)

@@ -230,7 +230,7 @@ SEEDED_ERRORS = [
         "-A -t 10.2.2.4:80 -s lblc",
         2,
         "pyvsadm: scheduler 'lblc' is not supported yet (supported: rr, wrr, sh, dh, mh, fo, wlc, lc, sed,"
-        " nq, ovf)\n",
+        " nq, ovf, twos)\n",
     ),
     (
         "-a -t 10.2.2.3:80 -r 10.3.3.4",
@@ -467,7 +467,7 @@ def test_restore_lines_see_the_lines_before(seeded: MemoryDataplane) -> None:
         ),
         ("-A -t 10.2.2.3:81 -s lblcr", 2,
          "pyvsadm: scheduler 'lblcr' is not supported yet "
-         "(supported: rr, wrr, sh, dh, mh, fo, wlc, lc, sed, nq, ovf)"),
+         "(supported: rr, wrr, sh, dh, mh, fo, wlc, lc, sed, nq, ovf, twos)"),
         (
             "-L -n",
             2,

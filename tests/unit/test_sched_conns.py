@@ -118,8 +118,35 @@ class KernelWalks:
                 chosen, highest = dest, weight
         return chosen
 
-    def schedule(self, scheduler: Scheduler) -> IP | None:
-        dest = getattr(self, scheduler.label)()
+    def twos(self, r1: int, r2: int) -> Dest | None:  # ip_vs_twos.c, with its two random numbers
+        choice1 = choice2 = None
+        weight1 = weight2 = -1
+        overhead1 = overhead2 = total = 0
+        for dest in self.dests:
+            if not dest.overloaded and dest.weight > 0:
+                total += dest.weight
+                choice1 = dest
+        if choice1 is None:
+            return None
+        total += 1
+        rweight1, rweight2 = r1 % total, r2 % total
+        for dest in self.dests:
+            if dest.overloaded or dest.weight <= 0:
+                continue
+            rweight1 -= dest.weight
+            rweight2 -= dest.weight
+            if rweight1 <= 0 and weight1 == -1:
+                choice1, weight1, overhead1 = dest, dest.weight, dest.conn_overhead()
+            if rweight2 <= 0 and weight2 == -1:
+                choice2, weight2, overhead2 = dest, dest.weight, dest.conn_overhead()
+            if weight1 != -1 and weight2 != -1:
+                break
+        if choice2 is not None and weight2 * overhead1 > weight1 * overhead2:
+            choice1 = choice2
+        return choice1
+
+    def schedule(self, scheduler: Scheduler, randoms: tuple[int, int] = (0, 0)) -> IP | None:
+        dest = self.twos(*randoms) if scheduler == Scheduler.TWOS else getattr(self, scheduler.label)()
         return None if dest is None else dest.address
 
 
@@ -135,7 +162,8 @@ def write_counts(maps: DirectorMaps, model: KernelWalks) -> None:
             overload=real.overload_epoch if dest.overloaded else 0))
 
 
-WALKS = [Scheduler.LC, Scheduler.WLC, Scheduler.SED, Scheduler.NQ, Scheduler.FO, Scheduler.OVF]
+WALKS = [Scheduler.LC, Scheduler.WLC, Scheduler.SED, Scheduler.NQ, Scheduler.FO, Scheduler.OVF,
+         Scheduler.TWOS]
 # (active, inactive, overloaded) of each real server in list order: few values, so that ties are many
 counts = st.lists(st.tuples(st.integers(0, 4), st.integers(0, 600),
                             st.sampled_from([False, False, False, True])),
@@ -144,16 +172,19 @@ counts = st.lists(st.tuples(st.integers(0, 4), st.integers(0, 600),
 
 @pytest.mark.parametrize("scheduler", WALKS, ids=lambda s: s.label)
 @settings(max_examples=200, deadline=None, derandomize=True, database=None)
-@given(steps=edits([0, 1, 1, 2, 3, 5, 7], 12), draws=st.lists(counts, min_size=1, max_size=3))
+@given(steps=edits([0, 1, 1, 2, 3, 5, 7], 12), draws=st.lists(counts, min_size=1, max_size=3),
+       randoms=st.tuples(st.integers(0, 2**32 - 1), st.integers(0, 2**32 - 1)))
 def test_pyvs_picks_as_the_kernel_does(scheduler: Scheduler, steps: list[Step],
-                                      draws: list[list[tuple[int, int, bool]]]) -> None:
+                                      draws: list[list[tuple[int, int, bool]]],
+                                      randoms: tuple[int, int]) -> None:
     model = KernelWalks()
     for maps in replay(steps, model, scheduler, 0):
         for draw in draws:
             for dest, (active, inactive, overloaded) in zip(model.dests, draw, strict=False):
                 dest.active, dest.inactive, dest.overloaded = active, inactive, overloaded
             write_counts(maps, model)
-            assert pyvs_pick(maps, IP("192.0.2.1"), 1000) == model.schedule(scheduler)
+            picked = pyvs_pick(maps, IP("192.0.2.1"), 1000, iter(randoms).__next__)
+            assert picked == model.schedule(scheduler, randoms)
 
 
 def test_wlc_weighs_active_connections_256_times_inactive_ones() -> None:

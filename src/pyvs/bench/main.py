@@ -20,6 +20,7 @@ SECTIONS: dict[str, str] = {
     "http": "pyvs.bench.http",
     "restore": "pyvs.bench.restore",
     "maglev": "pyvs.bench.maglev",
+    "sweep": "pyvs.bench.sweep",
     "weights": "pyvs.bench.weight_changes",
 }
 

@@ -33,6 +33,7 @@ enum lb_sched_kind {
 	LB_SCHED_SED = 8,
 	LB_SCHED_NQ = 9,
 	LB_SCHED_OVF = 10,
+	LB_SCHED_TWOS = 11,	/* the same list, two real servers drawn at random by weight */
 };
 
 /* Forwarding method, numbered as IPVS's IP_VS_CONN_F_* (model.enums.FwdMethod). */

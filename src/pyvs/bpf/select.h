@@ -238,6 +238,76 @@ __attribute__((noinline)) long conns_pick(__u32 base, __u32 len, __u32 active_fa
 }
 
 /*
+ * weight_walk() - walk the @len real ids from @base in lb_sched, adding up the
+ * weights of those that take new connections (weight above 0, not
+ * overloaded), as ip_vs_twos_schedule()'s loops do.
+ * Returns: the id of the first whose running total reaches @until; when none
+ * does, -1 - the total (so @until = ~0 gives the total weight).
+ * A global function, verified once on its own.
+ */
+__attribute__((noinline)) long weight_walk(__u32 base, __u32 len, __u32 until)
+{
+	__u32 i, slot, *real_id;
+	struct lb_conns *c;
+	struct lb_real *real;
+	__s64 total = 0;
+
+	for (i = 0; i < LB_SCHED_SLOTS; i++) {
+		if (i >= len)
+			break;
+		slot = base + i;
+		real_id = bpf_map_lookup_elem(&lb_sched, &slot);
+		if (!real_id)
+			break;
+		real = bpf_map_lookup_elem(&lb_reals, real_id);
+		c = bpf_map_lookup_elem(&lb_conns, real_id);
+		if (!real || !c || real->weight == 0 || (c->overload != 0 && c->overload == real->overload_epoch))
+			continue;
+		total += real->weight;
+		if (total >= until)
+			return *real_id;
+	}
+	return -1 - total;
+}
+
+/* The real server @id's (active << 8) + inactive (ip_vs_dest_conn_overhead()) and weight. */
+static __always_inline void overhead_of(__u32 id, __s64 *overhead, __s64 *weight)
+{
+	struct lb_real *real = bpf_map_lookup_elem(&lb_reals, &id);
+	struct lb_conns *c = bpf_map_lookup_elem(&lb_conns, &id);
+
+	*overhead = c ? ((__s64)c->active << 8) + c->inactive : 0;
+	*weight = real ? real->weight : 0;
+}
+
+/*
+ * twos_pick() - ip_vs_twos_schedule() (Linux 6.2) over the @len real ids from
+ * @base in lb_sched: two real servers drawn by weight with the random numbers
+ * @r1 and @r2 (each mod the total weight + 1, as the kernel takes its
+ * prandom_u32()s: the first whose running total of weights reaches it), and
+ * of the two the one of less (active << 8) + inactive per weight, the first
+ * on a tie.
+ * Returns: the real server id, or -1 when none is available.
+ */
+static __always_inline __s64 twos_pick(__u32 base, __u32 len, __u32 r1, __u32 r2)
+{
+	__s64 total = -1 - weight_walk(base, len, ~0U), choice1, choice2;
+	__s64 overhead1, overhead2, weight1, weight2;
+
+	if (total <= 0)
+		return -1;
+	choice1 = weight_walk(base, len, (__u32)(r1 % (__u64)(total + 1)));
+	choice2 = weight_walk(base, len, (__u32)(r2 % (__u64)(total + 1)));
+	if (choice1 < 0 || choice2 < 0)
+		return -1;	/* the real servers changed between the walks */
+	overhead_of(choice1, &overhead1, &weight1);
+	overhead_of(choice2, &overhead2, &weight2);
+	if (weight2 * overhead1 > weight1 * overhead2)
+		return choice2;
+	return choice1;
+}
+
+/*
  * conns_how_of() - conns_pick()'s arguments for scheduler @kind: the factor of
  * active connections and the bits of conns_how. Overheads, as the kernel's:
  *   lc, wlc  (active << 8) + inactive    (ip_vs_dest_conn_overhead())
@@ -426,7 +496,7 @@ __attribute__((noinline)) long schedule_new(__u32 vip, __u32 port_proto, __u32 c
 {
 	struct lb_svc_key svc_key = { .addr = vip, .port = port_proto & 0xffff, .proto = port_proto >> 16 };
 	struct lb_flow_key key = { .saddr = client, .daddr = vip, .sport = client_port };
-	__u32 active_factor, how;
+	__u32 active_factor, how, base;
 	struct lb_svc *svc = bpf_map_lookup_elem(&lb_services, &svc_key);
 
 	if (!svc)
@@ -437,9 +507,14 @@ __attribute__((noinline)) long schedule_new(__u32 vip, __u32 port_proto, __u32 c
 		return mh_pick(svc, &key);
 	if (svc->sched == LB_SCHED_RR || svc->sched == LB_SCHED_WRR)
 		return schedule_real(svc);
-	if (svc->sched_len > LB_SCHED_SLOTS || conns_how_of(svc->sched, &active_factor, &how))
+	if (svc->sched_len > LB_SCHED_SLOTS)
 		return -1;
-	return conns_pick((svc->id * 2 + (svc->bank & 1)) * LB_SCHED_SLOTS, svc->sched_len, active_factor, how);
+	base = (svc->id * 2 + (svc->bank & 1)) * LB_SCHED_SLOTS;
+	if (svc->sched == LB_SCHED_TWOS)
+		return twos_pick(base, svc->sched_len, bpf_get_prandom_u32(), bpf_get_prandom_u32());
+	if (conns_how_of(svc->sched, &active_factor, &how))
+		return -1;
+	return conns_pick(base, svc->sched_len, active_factor, how);
 }
 
 /* schedule() - a real server for a new connection of @svc (found at @svc_key), by its scheduler; -1: none. */

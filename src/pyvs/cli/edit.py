@@ -31,7 +31,7 @@ from pyvs.model.service import ALL_ONES, RealServer, ServiceKey, VirtualService
 SUPPORTED_SCHEDULERS: Final[Mapping[str, Scheduler]] = {scheduler.label: scheduler for scheduler in Scheduler}
 
 # The kernel's other IPVS schedulers: known names, not implemented by pyvs yet.
-KNOWN_SCHEDULERS: Final = frozenset({"lblc", "lblcr", "twos"})
+KNOWN_SCHEDULERS: Final = frozenset({"lblc", "lblcr"})
 
 
 def scheduler(name: str | None) -> Scheduler:

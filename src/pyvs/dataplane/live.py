@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import contextlib
 import ipaddress
+import random
 import select
 import signal
 import socket
@@ -217,7 +218,8 @@ class LiveDirector:
             maps, fib = self.maps, self.fib
 
             def pipeline(frame: bytes, ifindex: int) -> Verdict:
-                return process_director(frame, maps, fib, now_ns=time.monotonic_ns(), ingress_ifindex=ifindex)
+                return process_director(frame, maps, fib, now_ns=time.monotonic_ns(), ingress_ifindex=ifindex,
+                                        random_u32=_random_u32)
 
             def route_mtu(dst: ipaddress.IPv4Address, length: int) -> int | None:
                 answer = fib.lookup(dst, tot_len=length, ingress_ifindex=0)
@@ -295,6 +297,10 @@ class LiveDirector:
             if time.monotonic() >= next_sweep:  # what the XDP director's BPF timer does
                 sweep_flows(self.maps, time.monotonic_ns())
                 next_sweep = time.monotonic() + SWEEP_INTERVAL_S
+
+
+def _random_u32() -> int:
+    return random.getrandbits(32)
 
 
 def _service_text(key: ServiceKey) -> str:

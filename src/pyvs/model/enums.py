@@ -49,6 +49,7 @@ class Scheduler(enum.IntEnum):
     SED = 8
     NQ = 9
     OVF = 10
+    TWOS = 11
 
     @property
     def label(self) -> str:

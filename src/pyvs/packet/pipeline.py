@@ -2,7 +2,7 @@
 specification of bpf/director.h and bpf/decap.h.
 
 Rule 1: no I/O, no clocks, no randomness: the frame, the maps, the FIB's
-answers and the time come in as arguments.
+answers, the time and the random numbers (twos') come in as arguments.
 Rule 2: stage order and names match the C (parse -> service lookup -> flow
 lookup -> schedule -> next hop -> encapsulate -> verdict), and so do drop
 reasons, counters and every map update, so that the differential test can
@@ -17,6 +17,7 @@ import ipaddress
 import socket
 import struct
 import sys
+from collections.abc import Callable
 
 from pyvs.model.enums import (
     FLOW_STATES,
@@ -61,6 +62,7 @@ from pyvs.sched.table import sh_hash
 
 U32 = ctypes.c_uint32
 U32_MAX = (1 << 32) - 1
+RandomU32 = Callable[[], int]  # a source of random 32-bit numbers (bpf_get_prandom_u32())
 U64 = (1 << 64) - 1
 TCP_FIN, TCP_SYN, TCP_RST, TCP_ACK = 0x01, 0x02, 0x04, 0x10
 ICMP_TTL = 64
@@ -403,21 +405,67 @@ def conns_pick(maps: DirectorMaps, svc: abi.Svc) -> int:
     return best
 
 
-def schedule(maps: DirectorMaps, svc: abi.Svc, key: abi.FlowKey) -> int:
-    """A real server for a new connection of the service, by its scheduler; -1: none."""
+def weight_walk(maps: DirectorMaps, svc: abi.Svc, until: int) -> int:
+    """The first available real server whose running total of weights reaches `until`,
+    else -1 - the total (weight_walk() in select.h)."""
+    base = (svc.id * 2 + (svc.bank & 1)) * SCHED_SLOTS
+    total = 0
+    for i in range(svc.sched_len):
+        real_id = maps.sched.get(U32((base + i) & U32_MAX))
+        if real_id is None:
+            break
+        real = maps.reals.get(real_id)
+        conns = maps.conns.get(real_id)
+        if real is None or conns is None or real.weight == 0 or (
+                conns.overload != 0 and conns.overload == real.overload_epoch):
+            continue
+        total += real.weight
+        if total >= until:
+            return int(real_id.value)
+    return -1 - total
+
+
+def twos_pick(maps: DirectorMaps, svc: abi.Svc, r1: int, r2: int) -> int:
+    """ip_vs_twos_schedule() with the random numbers r1 and r2 (twos_pick() in select.h)."""
+    total = -1 - weight_walk(maps, svc, U32_MAX)
+    if total <= 0:
+        return -1
+    choices = [weight_walk(maps, svc, r % (total + 1)) for r in (r1, r2)]
+    if min(choices) < 0:
+        return -1
+
+    def overhead_and_weight(real_id: int) -> tuple[int, int]:
+        real, conns = maps.reals.get(U32(real_id)), maps.conns.get(U32(real_id))
+        return ((conns.active << 8) + conns.inactive if conns else 0), (real.weight if real else 0)
+
+    (overhead1, weight1), (overhead2, weight2) = (overhead_and_weight(c) for c in choices)
+    return choices[1] if weight2 * overhead1 > weight1 * overhead2 else choices[0]
+
+
+def _zero() -> int:
+    return 0
+
+
+def schedule(maps: DirectorMaps, svc: abi.Svc, key: abi.FlowKey, random_u32: RandomU32 = _zero) -> int:
+    """A real server for a new connection of the service, by its scheduler; -1: none.
+    twos draws two numbers from `random_u32` (bpf_get_prandom_u32() in the C)."""
     if svc.sched in (Scheduler.SH, Scheduler.DH):
         return table_pick(maps, svc, key)
     if svc.sched == Scheduler.MH:
         return mh_pick(maps, svc, key)
     if svc.sched in (Scheduler.RR, Scheduler.WRR):
         return schedule_real(maps, svc)
+    if svc.sched == Scheduler.TWOS:
+        if svc.sched_len > SCHED_SLOTS:
+            return -1
+        return twos_pick(maps, svc, random_u32(), random_u32())
     return conns_pick(maps, svc)
 
 
 # -- director.h -------------------------------------------------------------------
 
 def select_flow(maps: DirectorMaps, key: abi.FlowKey, svc: abi.Svc, tcp_flags: int | None,
-                now: int) -> tuple[abi.Real, int, int] | DropReason:
+                now: int, random_u32: RandomU32 = _zero) -> tuple[abi.Real, int, int] | DropReason:
     """(real server, its id, new connection?) for this packet, recording and counting the
     flow; or why the packet is dropped."""
     flow = maps.flows.get(key)
@@ -435,7 +483,7 @@ def select_flow(maps: DirectorMaps, key: abi.FlowKey, svc: abi.Svc, tcp_flags: i
     if tpl is not None:
         real_id = tpl.real_id
     else:
-        picked = schedule(maps, svc, key)
+        picked = schedule(maps, svc, key, random_u32)
         if picked < 0:
             return DropReason.NO_REAL_SERVER
         real_id = picked
@@ -534,8 +582,9 @@ def send_encapsulated(data: bytearray, result: FibResult, l2_len: int, ingress_i
 # -- director.h --------------------------------------------------------------------
 
 def process_director(frame_in: bytes, maps: DirectorMaps, fib: Fib, *, now_ns: int,
-                     ingress_ifindex: int) -> Verdict:
-    """One frame through the director, as lb_director() handles it."""
+                     ingress_ifindex: int, random_u32: RandomU32 = _zero) -> Verdict:
+    """One frame through the director, as lb_director() handles it; `random_u32` stands for
+    bpf_get_prandom_u32() (only twos draws numbers)."""
     data = bytearray(frame_in)
     frame = Frame()
 
@@ -569,7 +618,7 @@ def process_director(frame_in: bytes, maps: DirectorMaps, fib: Fib, *, now_ns: i
     tcp_flags = data[frame.l4_off + 13] if proto == IPPROTO_TCP else None
     key = abi.FlowKey(saddr=int.from_bytes(data[l3 + 12:l3 + 16], sys.byteorder),
                       daddr=int.from_bytes(daddr, sys.byteorder), sport=sport, dport=dport, proto=proto)
-    picked = select_flow(maps, key, svc, tcp_flags, now_ns)
+    picked = select_flow(maps, key, svc, tcp_flags, now_ns, random_u32)
     if isinstance(picked, DropReason):
         return _verdict_drop(maps, data, picked)
     real, real_id, new_conn = picked
