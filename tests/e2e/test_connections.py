@@ -122,3 +122,18 @@ def test_the_connection_listing_shows_a_real_connections_states(three_reals: See
         return rows[0].split()[2] if rows else ""
     wait_for(lambda: state() == "FIN_WAIT")
     assert state() == "FIN_WAIT"  # the client's FIN; its last ACK keeps FIN_WAIT, as in IPVS
+
+
+def test_rates_show_the_connections_and_packets_per_second(three_reals: SeedLab) -> None:
+    lab = three_reals
+    add(lab, "rr", [(REAL1, []), (REAL2, [])])
+    assert set(lab.new_connections(30)) == {REAL1, REAL2}
+
+    def service_rates() -> list[int]:
+        lines = lab.pyvsadm("-L", "-n", "--rate", "--exact").stdout.splitlines()
+        assert lines[1].split()[-5:] == ["CPS", "InPPS", "OutPPS", "InBPS", "OutBPS"]
+        return [int(word) for word in lines[3].split()[2:]]
+
+    wait_for(lambda: service_rates()[0] > 0)  # within an estimation (2 s) of the connections
+    cps, inpps, outpps, inbps, outbps = service_rates()
+    assert cps > 0 and inpps > cps and inbps > inpps and outpps == outbps == 0  # no replies seen

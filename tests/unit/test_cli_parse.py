@@ -365,7 +365,6 @@ NO_DR = (
             "-a -t 10.2.2.3:80 -r 10.3.3.3 -i --tun-type gue --tun-port 6080",
             "pyvsadm: tunnel type 'gue' is not supported yet (supported: ipip)",
         ),
-        ("-L -n --rate", "pyvsadm: --rate is not supported yet"),
         ("-A -f 1 -s rr", "pyvsadm: option --fwmark-service (-f) is not supported yet"),
         ("--start-daemon master", "pyvsadm: the --start-daemon command is not supported yet"),
         ("-A -t [2001:db8::1]:80 -s rr", "pyvsadm: IPv6 address '[2001:db8::1]:80' is not supported yet"),

@@ -22,7 +22,7 @@ from pyvs.dataplane.memory import MemoryDataplane
 from pyvs.model.enums import FlowState, Protocol
 from pyvs.model.errors import DataplaneError, LbError
 from pyvs.model.service import ServiceKey
-from pyvs.model.status import Connection, Counters
+from pyvs.model.status import Connection, Counters, Rates
 
 IP = ipaddress.IPv4Address
 WEB = ServiceKey(Protocol.TCP, IP("10.2.2.3"), 80)
@@ -258,7 +258,6 @@ SEEDED_ERRORS = [
         "The option 'service-address' conflicts with the 'connection' option in the 'list' command\n",
     ),
     ("-S -n -c", 2, "Illegal 'connection' option with the 'save' command\n"),
-    ("-L -n --rate", 2, "pyvsadm: --rate is not supported yet\n"),
     ("-L -n --bogus", 255, "--bogus: unknown option\n"),
     ("-n -L", 255, "Try `pyvsadm -h' or 'pyvsadm --help' for more information.\n"),
 ]
@@ -282,6 +281,30 @@ def test_dataplane_error_is_printed_with_status_1(seeded: MemoryDataplane) -> No
 
 
 # -- counters ---------------------------------------------------------------------------
+
+
+def test_rate_listing_as_ipvsadm_prints_it(seeded: MemoryDataplane) -> None:
+    seeded.set_counters(WEB, Counters(), Rates(12, 345_678_901, 0, 2_000_000_000, 0))
+    seeded.set_real_status(WEB, IP("10.3.3.3"), 80, rates=Rates(12, 345_678_901, 0, 2_000_000_000, 0))
+    assert ok(seeded, "-L -n --rate").splitlines() == [
+        "IP Virtual Server version 1.2.1 (size=4096)",
+        "Prot LocalAddress:Port                 CPS    InPPS   OutPPS    InBPS   OutBPS",
+        "  -> RemoteAddress:Port",
+        "TCP  10.2.2.3:80                        12  345678K        0    2000M        0",
+        "  -> 10.3.3.3:80                        12 345678901        0    2000M        0",
+    ]
+    assert ok(seeded, "-L -n --rate --exact").splitlines()[3] == (
+        "TCP  10.2.2.3:80                        12 345678901        0 2000000000        0")
+    ok(seeded, "-Z")
+    assert ok(seeded, "-L -n --rate").splitlines()[3] == (
+        "TCP  10.2.2.3:80                         0        0        0        0        0")
+
+
+def test_rate_without_an_estimator_says_so(seeded: MemoryDataplane, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(seeded, "estimating", lambda: False)
+    assert refused(seeded, "-L -n --rate") == (
+        2, "pyvsadm: --rate needs the rate estimator, which runs on Linux 5.19 and later "
+           "(bpf_map_lookup_percpu_elem): this director has none\n")
 
 
 def test_stats_listing_and_zero(seeded: MemoryDataplane) -> None:

@@ -170,14 +170,7 @@ class Wrappers:
     def __init__(self, pin_dir: Path) -> None:
         self.obj = libbpf.BpfObject(build.object_path("bench_xdp"), pin_root=pin_dir)
         try:
-            # libbpf reuses a pinned map only if it has the same size: size each like its pin.
-            for pin in sorted(pin_dir.iterdir()):
-                fd = libbpf.obj_get(pin)
-                try:
-                    entries = libbpf.map_info(fd).max_entries
-                finally:
-                    libbpf.close_fd(fd)
-                self.obj.set_max_entries(pin.name, entries)
+            xdp.size_like_pins(self.obj, pin_dir)
             self.obj.load()
             self._state_fd = self.obj.map_fd(".bss")
             size = libbpf.map_info(self._state_fd).value_size

@@ -24,8 +24,8 @@ from pathlib import Path
 from pyvs.model.errors import LbError
 
 SOURCE_DIR = Path(__file__).resolve().parent
-OBJECTS = ("lb_xdp", "decap_xdp", "probe_xdp", "pass_xdp", "layout", "bench_xdp", "udpgen_xdp",
-           "maglev_build")
+OBJECTS = ("lb_xdp", "estimator_xdp", "decap_xdp", "probe_xdp", "pass_xdp", "layout", "bench_xdp",
+           "udpgen_xdp", "maglev_build")
 CFLAGS = ("-O2", "-g", "-target", "bpf", "-mcpu=v3", "-Wall", "-Wextra", "-Werror",
           "-Wno-unused-parameter", "-nostdinc")
 SYSTEM_INCLUDE = Path("/usr/include")

@@ -13,6 +13,8 @@ struct lb_layout {
 	struct lb_flow flow;
 	struct lb_conns conns;
 	struct lb_sweeper sweeper;
+	struct lb_rate rate;
+	struct lb_estimator estimator;
 	struct lb_persist_key persist_key;
 	struct lb_persist persist;
 	struct lb_counters counters;

@@ -29,6 +29,11 @@
  * on counting in lb_conns (plus the walk itself). */
 #define LB_SWEEP_INTERVAL_NS NSEC_PER_SEC
 
+/* The rate estimator's period: IPVS's (2 * HZ). */
+#define LB_ESTIMATOR_INTERVAL_NS (2 * NSEC_PER_SEC)
+/* CPUs whose per-CPU counters the estimator adds up, at most. */
+#define LB_MAX_CPUS 1024
+
 /* The director's bpf_fib_lookup() flags: none. BPF_FIB_LOOKUP_SRC (Linux 6.7)
  * is not used: the outer source address is in each real server's entry.
  * probe_xdp.bpf.c asks the kernel with the same flags before the director loads. */

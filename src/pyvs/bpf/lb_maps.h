@@ -115,6 +115,34 @@ struct {
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } lb_sweeper SEC(".maps");
 
+/* svc id -> lb_rate: each service's rate estimator (estimator.h). */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__type(key, __u32);
+	__type(value, struct lb_rate);
+	__uint(max_entries, LB_MAX_SERVICES);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} lb_svc_rates SEC(".maps");
+
+/* real server id -> lb_rate. */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__type(key, __u32);
+	__type(value, struct lb_rate);
+	__uint(max_entries, LB_MAX_REALS);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} lb_real_rates SEC(".maps");
+
+/* 0 -> lb_estimator: the timer that updates the rates (estimator.h); its programs are
+ * estimator_xdp.bpf.c's, which need Linux 5.19, the director's maps do not. */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__type(key, __u32);
+	__type(value, struct lb_estimator);
+	__uint(max_entries, 1);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} lb_estimator SEC(".maps");
+
 /* lb_persist_key -> lb_persist: persistence templates of persistent services. */
 struct {
 	__uint(type, BPF_MAP_TYPE_LRU_HASH);

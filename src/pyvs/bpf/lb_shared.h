@@ -200,6 +200,35 @@ struct lb_flow {
 };
 _Static_assert(sizeof(struct lb_flow) == 24, "lb_flow ABI");
 
+/*
+ * Value of lb_svc_rates and lb_real_rates: IPVS's rate estimator (ip_vs_est.c)
+ * of one service or real server, which estimator.h updates every 2 seconds
+ * from the counters: the rates are scaled (per second, by 2^10 for
+ * connections and packets, 2^5 for bytes) and smoothed (1/4 of each new
+ * sample), as the kernel's are.
+ */
+struct lb_rate {
+	__u64 last_conns;
+	__u64 last_inpkts;
+	__u64 last_outpkts;
+	__u64 last_inbytes;
+	__u64 last_outbytes;
+	__u64 cps;
+	__u64 inpps;
+	__u64 outpps;
+	__u64 inbps;
+	__u64 outbps;
+};
+_Static_assert(sizeof(struct lb_rate) == 80, "lb_rate ABI");
+
+/* Value of lb_estimator's one entry: the estimator's timer and what it did. */
+struct lb_estimator {
+	struct bpf_timer timer;
+	__u64 ticks;		/* estimations done */
+	__u64 armed;		/* 1 once started: pyvsadm -L --rate shows rates only then */
+};
+_Static_assert(sizeof(struct lb_estimator) == 32, "lb_estimator ABI");
+
 /* Value of lb_sweeper's one entry: the timer that expires flows, and what it did. */
 struct lb_sweeper {
 	struct bpf_timer timer;

@@ -19,8 +19,7 @@
 #include <bpf/bpf_helpers.h>
 #include "lb_maps.h"
 #include "conns.h"
-
-#define LB_CLOCK_MONOTONIC 1	/* the timer's clock: bpf_ktime_get_ns()'s */
+#include "timers.h"
 
 struct sweep_ctx {
 	__u64 now;
@@ -88,16 +87,8 @@ static __always_inline int sweep_once(void)
 static __always_inline int sweeper_start(void)
 {
 	struct lb_sweeper *sweeper = the_sweeper();
-	long rc;
 
-	if (!sweeper)
-		return XDP_ABORTED;
-	rc = bpf_timer_init(&sweeper->timer, &lb_sweeper, LB_CLOCK_MONOTONIC);
-	if (rc && rc != -16)	/* -EBUSY: set up by an earlier start */
-		return XDP_ABORTED;
-	if (bpf_timer_set_callback(&sweeper->timer, sweeper_fired))
-		return XDP_ABORTED;
-	if (bpf_timer_start(&sweeper->timer, LB_SWEEP_INTERVAL_NS, 0))
+	if (!sweeper || arm_timer(&sweeper->timer, &lb_sweeper, sweeper_fired, LB_SWEEP_INTERVAL_NS))
 		return XDP_ABORTED;
 	return XDP_PASS;
 }

@@ -25,7 +25,7 @@ from pyvs import __version__
 from pyvs.cli.address import NUMERIC, Namer, Resolver, SystemNamer
 from pyvs.cli.command import Cmd, Command, Opt
 from pyvs.cli.edit import apply
-from pyvs.cli.errors import EXIT_LIST, CliError, exit_status, message
+from pyvs.cli.errors import EXIT_LIST, CliError, NotSupported, exit_status, message
 from pyvs.cli.parse import DEFAULT_PROGRAM, command_help, option_help, parse
 from pyvs.cli.render import (
     IPVS_VERSION,
@@ -144,8 +144,12 @@ def _list(context: _Context) -> int:
     if command.service is None and command.has(Opt.TIMEOUT):
         context.stdout.write(list_timeouts(*dataplane.timeouts()))
         return 0
+    if command.has(Opt.RATE) and not dataplane.estimating():
+        raise NotSupported("--rate needs the rate estimator, which runs on Linux 5.19 and later "
+                           "(bpf_map_lookup_percpu_elem): this director has none")
     fmt = ListFormat(
         stats=command.has(Opt.STATS),
+        rate=command.has(Opt.RATE),
         exact=command.has(Opt.EXACT),
         tun_info=command.has(Opt.TUN_INFO),
         thresholds=command.has(Opt.THRESHOLDS),

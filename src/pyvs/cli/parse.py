@@ -123,7 +123,7 @@ WORDS: Final[tuple[Word, ...]] = (
     _opt("timeout", None, _NONE, Opt.TIMEOUT, "", "output of timeout (tcp tcpfin udp)"),
     _opt("daemon", None, _NONE, Opt.DAEMON, "", "output of daemon information (pyvs has none)"),
     _opt("stats", None, _NONE, Opt.STATS, "", "output of statistics information"),
-    _opt("rate", None, _NONE, Opt.RATE, "", "output of rate information: not supported yet"),
+    _opt("rate", None, _NONE, Opt.RATE, "", "output of rate information"),
     _opt("exact", "X", _NONE, Opt.EXACT, "", "expand numbers (display exact values)"),
     _opt("thresholds", None, _NONE, Opt.THRESHOLDS, "", "output of thresholds information"),
     _opt("persistent-conn", None, _NONE, Opt.PERSISTENT_CONN, "", "output of persistent connection info"),
@@ -518,7 +518,6 @@ def _check_tunnel(tun_type: str, options: set[Opt]) -> None:
 # What pyvs refuses once ipvsadm would have accepted the command line: option -> what to say.
 _NOT_YET: Final[Mapping[Opt, str]] = {
     Opt.PE: "option --pe is not supported: pyvs has no persistence engine (sip is not planned)",
-    Opt.RATE: "--rate is not supported yet",
 }
 
 

@@ -45,6 +45,7 @@ _TUN_INFO_TITLE = (
     "  -> RemoteAddress:Port           Forward TunnelInfo    Weight ActiveConn InActConn",
 )
 _STATS_COLUMNS = ("Conns", "InPkts", "OutPkts", "InBytes", "OutBytes")
+_RATE_COLUMNS = ("CPS", "InPPS", "OutPPS", "InBPS", "OutBPS")
 
 _FWD_SWITCH = {
     FwdMethod.MASQ: "-m",
@@ -83,9 +84,10 @@ STATE_NAMES: Final[Mapping[FlowState, str]] = {
 
 @dataclass(frozen=True, slots=True)
 class ListFormat:
-    """The listing options of -L: --stats, --exact, --tun-info, --thresholds, --persistent-conn."""
+    """The listing options of -L: --stats, --rate, --exact, --tun-info, --thresholds, --persistent-conn."""
 
     stats: bool = False
+    rate: bool = False
     exact: bool = False
     tun_info: bool = False
     thresholds: bool = False
@@ -152,8 +154,8 @@ def expire(seconds: int) -> str:
 
 def title(fmt: ListFormat) -> list[str]:
     """print_title(): the two title lines of a listing."""
-    if fmt.stats:
-        numbers = " ".join(f"{name:>8}" for name in _STATS_COLUMNS)
+    if fmt.stats or fmt.rate:
+        numbers = " ".join(f"{name:>8}" for name in (_STATS_COLUMNS if fmt.stats else _RATE_COLUMNS))
         return [f"{'Prot LocalAddress:Port':<33} {numbers}", "  -> RemoteAddress:Port"]
     if fmt.thresholds:
         names = " ".join(f"{name:<10}" for name in ("Uthreshold", "Lthreshold", "ActiveConn", "InActConn"))
@@ -172,6 +174,10 @@ def service_entry(status: ServiceStatus, fmt: ListFormat, namer: Namer) -> list[
     name = service_name(service, namer)
     if fmt.stats:
         lines = [f"{name:<{_SERVICE_COLUMN}}{counters(status.stats, fmt.exact)}"]
+    elif fmt.rate:
+        r = status.rates
+        lines = [f"{name:<{_SERVICE_COLUMN}}" + "".join(largenum(value, fmt.exact) for value in (
+            r.cps, r.inpps, r.outpps, r.inbps, r.outbps))]
     else:
         lines = [name + " " + service.scheduler.label + _flags(service)]
     for real in (status.reals[::-1] if fmt.nosort else sort_reals(status.reals)):
@@ -185,6 +191,10 @@ def real_entry(status: RealStatus, protocol: Protocol, fmt: ListFormat, namer: N
     name = addrport(real.address, real.port, protocol, namer)[:_REAL_COLUMN]
     if fmt.stats:
         return f"  -> {name:<{_REAL_COLUMN}}{counters(status.stats, fmt.exact)}"
+    if fmt.rate:
+        r = status.rates
+        return (f"  -> {name:<{_REAL_COLUMN}} {r.cps:8d} {r.inpps:8d} {r.outpps:8d}"
+                f"{largenum(r.inbps, fmt.exact)}{largenum(r.outbps, fmt.exact)}")
     if fmt.thresholds:
         return (f"  -> {name:<{_REAL_COLUMN}} {real.u_threshold:<10d} {real.l_threshold:<10d} "
                 f"{status.active_conns:<10d} {status.inactive_conns:<10d}")

@@ -197,8 +197,8 @@ class _Planner:
     saddr: SaddrOf
     phases: dict[_Phase, list[Write]] = field(default_factory=lambda: {phase: [] for phase in _Phase})
     # Counters of the ids given out, reset before any write that uses them.
-    zeroed: dict[str, list[int]] = field(default_factory=lambda: {"svc_stats": [], "real_stats": [],
-                                                                  "conns": []})
+    zeroed: dict[str, list[int]] = field(default_factory=lambda: {
+        "svc_stats": [], "real_stats": [], "conns": [], "svc_rates": [], "real_rates": []})
 
     def __post_init__(self) -> None:
         self.by_svc = self.state.service_reals()
@@ -264,6 +264,7 @@ class _Planner:
             svc_id = self.svc_ids.take()
             current = abi.Svc(id=svc_id, bank=1)
             self.zeroed["svc_stats"].append(svc_id)
+            self.zeroed["svc_rates"].append(svc_id)
         svc_id = current.id
         old_ids = self.by_svc.get(svc_id, [])
         # Where the running schedule stands, to resume it as IPVS would; a new
@@ -290,6 +291,7 @@ class _Planner:
                 placed.append((self.real_ids.take(), self.max_gen))
                 self.zeroed["real_stats"].append(placed[-1][0])
                 self.zeroed["conns"].append(placed[-1][0])
+                self.zeroed["real_rates"].append(placed[-1][0])
         for real, (real_id, gen) in zip(service.reals, placed, strict=True):
             held_real = self.reals.get(real_id) if real_id in old_ids else None
             # IPVS's last_weight: the weight, unless an edit set it to 0 (then the one before).

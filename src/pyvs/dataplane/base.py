@@ -49,6 +49,10 @@ class Dataplane(Protocol):
         """ipvsadm --set: change those timeouts; 0 leaves one as it is."""
         ...
 
+    def estimating(self) -> bool:
+        """Whether rates are being estimated (what -L --rate shows)."""
+        ...
+
 
 def sorted_services(config: Config) -> list[VirtualService]:
     return [config[k] for k in sorted(config)]

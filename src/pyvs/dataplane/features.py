@@ -97,6 +97,7 @@ HELPERS = {f.ident: f for f in (
     Feature("helper", 169, "BPF timers: bpf_timer_init() (the sweeper)", "5.15"),
     Feature("helper", 170, "BPF timers: bpf_timer_set_callback()", "5.15"),
     Feature("helper", 171, "BPF timers: bpf_timer_start()", "5.15"),
+    Feature("helper", 195, "the BPF helper bpf_map_lookup_percpu_elem() (the rate estimator)", "5.19"),
 )}
 MAP_TYPES = {f.ident: f for f in (
     Feature("map", BPF_MAP_TYPE_HASH, "BPF hash maps", "3.19"),
@@ -245,6 +246,7 @@ def text_insns(path: Path) -> list[libbpf.BpfInsn]:
 
 # Every program of lb_xdp.o: loading the object loads them all.
 DIRECTOR_PROGRAMS = ("lb_director", "lb_sweep", "lb_sweeper_start")
+ESTIMATOR_PROGRAMS = ("lb_estimate", "lb_estimator_start")
 
 
 def director_needs() -> list[Feature]:
@@ -255,6 +257,15 @@ def director_needs() -> list[Feature]:
 def maps_only_needs() -> list[Feature]:
     """What the live Python data plane needs: the director's maps (its object still loads)."""
     return unique([*object_needs("lb_xdp", *DIRECTOR_PROGRAMS), BATCH_READS])
+
+
+def estimator_needs() -> list[Feature]:
+    """The rate estimator's needs (`-L --rate`): the director runs without it where they lack."""
+    return object_needs("estimator_xdp", *ESTIMATOR_PROGRAMS)
+
+
+def has_all(features: Iterable[Feature]) -> bool:
+    return all(kernel_has(feature) for feature in unique(features))
 
 
 def decap_needs() -> list[Feature]:
@@ -403,7 +414,8 @@ def require(features: Iterable[Feature]) -> None:
 def markdown_table() -> str:
     """The table of features in the README (tests/unit check that it is this one)."""
     users: dict[Feature, list[str]] = {f: [] for f in FEATURES}
-    for who, needs in (("director", director_needs()), ("decap", decap_needs())):
+    programs = (("director", director_needs()), ("rates", estimator_needs()), ("decap", decap_needs()))
+    for who, needs in programs:
         for f in needs:
             users.setdefault(f, []).append(who)
     rows = ["| feature | needed by | first mainline release |", "|---|---|---|"]

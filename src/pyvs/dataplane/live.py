@@ -27,6 +27,7 @@ Frames the kernel sends (PACKET_OUTGOING) are not the director's to handle.
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import ipaddress
 import random
 import select
@@ -44,8 +45,9 @@ from pyvs.dataplane.kernel_handoff import KernelHandoff, raw_ip_socket
 from pyvs.dataplane.nft_guard import ServiceGuard
 from pyvs.model.enums import Action
 from pyvs.model.service import ServiceKey
+from pyvs.packet import abi
 from pyvs.packet.fib import FIB_FRAG_NEEDED
-from pyvs.packet.pipeline import sweep_flows
+from pyvs.packet.pipeline import estimate_rates, sweep_flows
 from pyvs.packet.verdict import Verdict
 
 ETH_P_ALL = 0x0003
@@ -55,6 +57,8 @@ FRAME_BUFFER = 65536 + ETH_HLEN
 SOCKET_BUFFER = 8 << 20
 BATCH = 64  # frames read from one socket before looking at the others
 SWEEP_INTERVAL_S = 1.0  # how often expired flows are swept, as the XDP director's LB_SWEEP_INTERVAL_NS
+ESTIMATOR_INTERVAL_S = 2.0  # how often rates are estimated, as LB_ESTIMATOR_INTERVAL_NS (IPVS's 2 s)
+U32 = ctypes.c_uint32
 SO_RCVBUFFORCE = getattr(socket, "SO_RCVBUFFORCE", 33)
 SOL_PACKET = 263
 PACKET_STATISTICS = 6  # struct tpacket_stats { unsigned int tp_packets, tp_drops; }, reset on read
@@ -277,6 +281,8 @@ class LiveDirector:
                 poller.register(fd, select.POLLIN)
         next_sync = time.monotonic() + self.sync_interval
         next_sweep = time.monotonic() + SWEEP_INTERVAL_S
+        next_estimate = time.monotonic() + ESTIMATOR_INTERVAL_S
+        self.maps.estimator.put(U32(0), abi.Estimator(armed=1))
         while not self._stop:
             timeout_ms = max(0.0, next_sync - time.monotonic()) * 1000
             ready = {fd for fd, _events in poller.poll(timeout_ms)}
@@ -294,9 +300,12 @@ class LiveDirector:
                 if self.guard.sync(configured_services(self.maps)):
                     self._log(f"services: {', '.join(sorted(map(_service_text, self.guard.services or ())))}")
                 next_sync = time.monotonic() + self.sync_interval
-            if time.monotonic() >= next_sweep:  # what the XDP director's BPF timer does
+            if time.monotonic() >= next_sweep:  # what the XDP director's BPF timers do
                 sweep_flows(self.maps, time.monotonic_ns())
                 next_sweep = time.monotonic() + SWEEP_INTERVAL_S
+            if time.monotonic() >= next_estimate:
+                estimate_rates(self.maps)
+                next_estimate += ESTIMATOR_INTERVAL_S
 
 
 def _random_u32() -> int:

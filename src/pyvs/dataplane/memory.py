@@ -24,7 +24,7 @@ from pyvs.dataplane.base import sorted_services
 from pyvs.model.enums import FLOW_TIMEOUT_S, FlowState
 from pyvs.model.errors import DataplaneError, NoSuchService
 from pyvs.model.service import RealServer, ServiceKey
-from pyvs.model.status import Connection, Counters, RealStatus, ServiceStatus
+from pyvs.model.status import Connection, Counters, Rates, RealStatus, ServiceStatus
 
 DEFAULT_TABLE_SIZE = 4096  # IPVS's default connection table size
 
@@ -38,6 +38,7 @@ class MemoryDataplane:
         self._services: Config = dict(config or {})
         self._table_size = table_size
         self._stats: dict[ServiceKey, Counters] = {}
+        self._rates: dict[ServiceKey, Rates] = {}
         self._reals: dict[_RealKey, RealStatus] = {}
         self._connections: list[Connection] = []
         self._timeouts = (FLOW_TIMEOUT_S[FlowState.ESTABLISHED], FLOW_TIMEOUT_S[FlowState.FIN_WAIT],
@@ -62,6 +63,7 @@ class MemoryDataplane:
                 service=service,
                 reals=tuple(self._real_status(service.key, real) for real in service.reals),
                 stats=self._stats.get(service.key, Counters()),
+                rates=self._rates.get(service.key, Rates()),
             )
             for service in sorted_services(self._services)
         ]
@@ -72,6 +74,7 @@ class MemoryDataplane:
         for service_key in list(self._stats):
             if key is None or service_key == key:
                 self._stats[service_key] = Counters()
+                self._rates.pop(service_key, None)
         for real_key, status in list(self._reals.items()):
             if key is None or real_key[0] == key:
                 self._reals[real_key] = RealStatus(
@@ -87,15 +90,20 @@ class MemoryDataplane:
     def timeouts(self) -> tuple[int, int, int]:
         return self._timeouts
 
+    def estimating(self) -> bool:
+        return True
+
     def set_timeouts(self, tcp: int, tcp_fin: int, udp: int) -> None:
         self._timeouts = tuple(new or old for new, old in zip((tcp, tcp_fin, udp), self._timeouts,  # type: ignore[assignment]
                                                                strict=True))
 
     # -- for tests ---------------------------------------------------------
 
-    def set_counters(self, key: ServiceKey, stats: Counters) -> None:
-        """Set the --stats counters of service `key`."""
+    def set_counters(self, key: ServiceKey, stats: Counters, rates: Rates | None = None) -> None:
+        """Set the --stats counters (and the --rate rates) of service `key`."""
         self._stats[key] = stats
+        if rates is not None:
+            self._rates[key] = rates
 
     def set_real_status(
         self,
@@ -106,13 +114,14 @@ class MemoryDataplane:
         active: int = 0,
         inactive: int = 0,
         stats: Counters | None = None,
+        rates: Rates | None = None,
     ) -> None:
-        """Set the connection counts and counters of one real server of `key`."""
+        """Set the connection counts, counters and rates of one real server of `key`."""
         real = self._services[key].real(address, port)
         if real is None:
             raise KeyError((key, address, port))
         self._reals[(key, address, port)] = RealStatus(
-            real, active, inactive, stats if stats is not None else Counters()
+            real, active, inactive, stats if stats is not None else Counters(), 0, rates or Rates()
         )
 
     def set_connections(self, connections: Iterable[Connection]) -> None:
@@ -134,10 +143,11 @@ class MemoryDataplane:
         known = self._reals.get((key, real.address, real.port))
         if known is None:
             return RealStatus(real)
-        return RealStatus(real, known.active_conns, known.inactive_conns, known.stats)
+        return RealStatus(real, known.active_conns, known.inactive_conns, known.stats, 0, known.rates)
 
     def _forget_removed(self) -> None:
         self._stats = {k: v for k, v in self._stats.items() if k in self._services}
+        self._rates = {k: v for k, v in self._rates.items() if k in self._services}
         self._reals = {
             k: v
             for k, v in self._reals.items()

@@ -29,7 +29,7 @@ from pyvs.control.plan import Delete, MapState, Put, PutRun, Write, Zero, config
 from pyvs.dataplane.base import sorted_services
 from pyvs.model.enums import NSEC_PER_SEC, FlowState, Protocol, SvcFlag
 from pyvs.model.service import ServiceKey
-from pyvs.model.status import Connection, Counters, RealStatus, ServiceStatus
+from pyvs.model.status import Connection, Counters, Rates, RealStatus, ServiceStatus
 from pyvs.packet import abi
 from pyvs.packet.fib import Sources
 from pyvs.packet.pipeline import flow_timeout_ns
@@ -83,6 +83,14 @@ def apply(writes: Iterable[Write], maps: DirectorMaps) -> None:
                     handle.delete(write.key)
                 else:
                     handle.zero(cast(Zero, write).indices)
+
+
+def read_rates(rate: abi.Rate | None) -> Rates:
+    """ip_vs_read_estimator(): the estimates, scaled by 2^10 and 2^5, rounded to per second."""
+    if rate is None:
+        return Rates()
+    return Rates((rate.cps + 0x1FF) >> 10, (rate.inpps + 0x1FF) >> 10, (rate.outpps + 0x1FF) >> 10,
+                 (rate.inbps + 0xF) >> 5, (rate.outbps + 0xF) >> 5)
 
 
 class MapDataplane:
@@ -220,10 +228,18 @@ class MapDataplane:
             reals = []
             for real_id, real in zip(slots.real_ids, service.reals, strict=True):
                 active, inactive = conns.get(real_id, (0, 0))
+                rates = read_rates(self.maps.real_rates.get(U32(real_id)))
                 reals.append(RealStatus(real, active, inactive, self._sum(self.maps.real_stats, real_id),
-                                        templates[real_id]))
-            result.append(ServiceStatus(service, tuple(reals), self._sum(self.maps.svc_stats, slots.svc_id)))
+                                        templates[real_id], rates))
+            result.append(ServiceStatus(service, tuple(reals), self._sum(self.maps.svc_stats, slots.svc_id),
+                                        read_rates(self.maps.svc_rates.get(U32(slots.svc_id)))))
         return result
+
+    def estimating(self) -> bool:
+        """Whether a rate estimator runs on these maps (pyvs.dataplane.xdp.start_estimator,
+        or the live Python data plane)."""
+        estimator = self.maps.estimator.get(U32(0))
+        return estimator is not None and bool(estimator.armed)
 
     def zero(self, key: ServiceKey | None) -> None:
         self.read()
@@ -232,6 +248,9 @@ class MapDataplane:
                 continue
             self.maps.svc_stats.zero([slots.svc_id])
             self.maps.real_stats.zero(slots.real_ids)
+            # as ip_vs_zero_estimator(): the estimates go to 0 with the counters
+            self.maps.svc_rates.zero([slots.svc_id])
+            self.maps.real_rates.zero(slots.real_ids)
 
     def connection_table_size(self) -> int:
         return int(self.maps.flows.max_entries)

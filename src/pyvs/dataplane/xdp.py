@@ -33,7 +33,9 @@ __all__ = ["FLOW_TIMEOUT_S", "AttachMode", "XdpDataplane", "attach_decap", "atta
 DIRECTOR_PROGRAM = "lb_director"
 SWEEP_PROGRAM = "lb_sweep"  # one sweep of the flow table, run by BPF_PROG_TEST_RUN
 SWEEPER_PROGRAM = "lb_sweeper_start"  # arms the sweeper's timer, run by BPF_PROG_TEST_RUN
-SWEEPER_FRAME = 64  # bytes of the dummy frame those two runs take (they do not read it)
+ESTIMATE_PROGRAM = "lb_estimate"  # one rate estimation (estimator_xdp.bpf.c), BPF_PROG_TEST_RUN
+ESTIMATOR_PROGRAM = "lb_estimator_start"  # arms the rate estimator's timer, BPF_PROG_TEST_RUN
+SWEEPER_FRAME = 64  # bytes of the dummy frame these runs take (they do not read it)
 DECAP_PROGRAM = "lb_decap"
 U32 = ctypes.c_uint32
 
@@ -101,6 +103,38 @@ def start_sweeper(obj: libbpf.BpfObject) -> None:
         raise DataplaneError(errno.EINVAL, "start the flow sweeper's timer")
 
 
+def size_like_pins(obj: libbpf.BpfObject, pin_dir: Path) -> None:
+    """Size each map of the opened `obj` that is pinned in `pin_dir` like its pin: libbpf
+    reuses a pinned map only if it has the same size, and the director's loader may have
+    resized them."""
+    for spec in obj.object_maps():
+        if "." in spec.name:  # an object's own .bss or .data: never pinned (bpffs refuses the name)
+            continue
+        pin = pin_dir / spec.name
+        if not pin.exists():
+            continue
+        fd = libbpf.obj_get(pin)
+        try:
+            entries = libbpf.map_info(fd).max_entries
+        finally:
+            libbpf.close_fd(fd)
+        obj.set_max_entries(spec.name, entries)
+
+
+def start_estimator(pin_dir: Path) -> bool:
+    """Load the rate estimator (estimator_xdp.bpf.c) on the maps pinned in `pin_dir` and
+    arm its timer, when this kernel can run it (Linux 5.19); returns whether it runs."""
+    if not features.has_all(features.estimator_needs()):
+        return False
+    with libbpf.BpfObject(build.object_path("estimator_xdp"), pin_root=pin_dir) as obj:
+        size_like_pins(obj, pin_dir)
+        obj.load()
+        rc, _, _ = libbpf.prog_test_run(obj.program_fd(ESTIMATOR_PROGRAM), bytes(SWEEPER_FRAME))
+    if rc != Action.PASS:
+        raise DataplaneError(errno.EINVAL, "start the rate estimator's timer")
+    return True
+
+
 def require_director_kernel() -> None:
     """MissingFeature unless this kernel has all the XDP director needs (probed)."""
     features.require(features.director_needs())
@@ -116,6 +150,7 @@ def attach_director(ifname: str) -> AttachMode:
     pins.ensure_bpffs()
     with pins.locked(pins.netns_dir()), open_director_object(pins.netns_dir()) as obj:
         start_sweeper(obj)
+        start_estimator(pins.netns_dir())
         mode = _attach(ifname, obj, DIRECTOR_PROGRAM)
     # The kernel forwards what the program passes back (unresolved neighbour,
     # fragmentation): that needs forwarding on, and accept_local because the

@@ -24,12 +24,25 @@ class Counters:
 
 
 @dataclass(frozen=True, slots=True)
+class Rates:
+    """ipvsadm --rate columns: per second, estimated as IPVS's estimator does (2-second
+    samples, each moving the estimate a quarter of the way) and rounded as it reads them."""
+
+    cps: int = 0
+    inpps: int = 0
+    outpps: int = 0
+    inbps: int = 0
+    outbps: int = 0
+
+
+@dataclass(frozen=True, slots=True)
 class RealStatus:
     real: RealServer
     active_conns: int = 0
     inactive_conns: int = 0
     stats: Counters = field(default_factory=Counters)
     persistent_conns: int = 0  # live persistence templates that send clients to it
+    rates: Rates = field(default_factory=Rates)
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,6 +50,7 @@ class ServiceStatus:
     service: VirtualService
     reals: tuple[RealStatus, ...] = ()
     stats: Counters = field(default_factory=Counters)
+    rates: Rates = field(default_factory=Rates)
 
 
 @dataclass(frozen=True, slots=True)

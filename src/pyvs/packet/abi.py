@@ -127,6 +127,22 @@ class Conns(ctypes.Structure):
     _fields_ = [("active", _u32), ("inactive", _u32), ("overload", _u32), ("pad", _u32)]
 
 
+class Rate(ctypes.Structure):
+    """Value of lb_svc_rates and lb_real_rates: IPVS's rate estimator of one service or real server."""
+
+    _c_name_ = "lb_rate"
+    _fields_ = [(name, _u64) for name in (
+        "last_conns", "last_inpkts", "last_outpkts", "last_inbytes", "last_outbytes",
+        "cps", "inpps", "outpps", "inbps", "outbps")]
+
+
+class Estimator(ctypes.Structure):
+    """Value of lb_estimator: the timer (opaque here), the estimations done, started or not."""
+
+    _c_name_ = "lb_estimator"
+    _fields_ = [("timer", _u64 * 2), ("ticks", _u64), ("armed", _u64)]
+
+
 class Sweeper(ctypes.Structure):
     """Value of lb_sweeper: the timer (opaque here) and what its sweeps did."""
 
@@ -156,7 +172,7 @@ class Counters(ctypes.Structure):
 
 
 ALL_STRUCTS: tuple[type[ctypes.Structure], ...] = (
-    SvcKey, Svc, Real, FlowKey, Flow, Conns, Sweeper, PersistKey, Persist, Counters)
+    SvcKey, Svc, Real, FlowKey, Flow, Conns, Sweeper, Rate, Estimator, PersistKey, Persist, Counters)
 
 
 # -- the tools' structs (benchmark wrappers, UDP generator, Maglev build) --------

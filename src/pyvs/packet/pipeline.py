@@ -236,6 +236,50 @@ def sweep_flows(maps: DirectorMaps, now: int) -> int:
     return expired
 
 
+# -- estimator.h ------------------------------------------------------------------
+
+# (estimate, counter, shift): connections and packets scaled by 2^10, bytes by 2^5, both
+# divided by the 2 seconds between estimations.
+ESTIMATES = (("cps", "conns", 9), ("inpps", "inpkts", 9), ("outpps", "outpkts", 9), ("inbps", "inbytes", 4),
+             ("outbps", "outbytes", 4))
+
+
+def _estimate_step(rate: abi.Rate, estimate: str, last: str, now: int, shift: int) -> None:
+    """estimate_step(): the C's u64 and s64 arithmetic, wraps included."""
+    sample = ((now - getattr(rate, last)) << shift) & U64
+    setattr(rate, last, now)
+    value = getattr(rate, estimate)
+    diff = (sample - value) & U64
+    diff -= (diff >> 63) << 64  # as an s64
+    setattr(rate, estimate, (value + (diff >> 2)) & U64)
+
+
+def _estimate(rates: MapHandle[ctypes.c_uint32, abi.Rate], stats: object, index: int) -> None:
+    rate = rates.get(U32(index))
+    if rate is None:
+        return
+    per_cpu = stats.get_all(U32(index))  # type: ignore[attr-defined]
+    totals = {name: sum(getattr(c, name) for c in per_cpu) & U64
+              for name in ("conns", "inpkts", "outpkts", "inbytes", "outbytes")}
+    for estimate, total, shift in ESTIMATES:
+        _estimate_step(rate, estimate, "last_" + total, totals[total], shift)
+    rates.put(U32(index), rate)
+
+
+def estimate_rates(maps: DirectorMaps) -> None:
+    """One estimation, as the estimator's timer makes one every 2 seconds (IPVS's
+    estimation_timer()): every service and every live real server."""
+    for _key, svc in maps.services.all_items():
+        _estimate(maps.svc_rates, maps.svc_stats, svc.id)
+    for key, real in maps.reals.all_items():
+        if real.gen != 0 and real.svc_id != U32_MAX:
+            _estimate(maps.real_rates, maps.real_stats, key.value)
+    estimator = maps.estimator.get(U32(0))
+    if estimator is not None:
+        estimator.ticks += 1
+        maps.estimator.put(U32(0), estimator)
+
+
 # -- select.h ------------------------------------------------------------------
 
 def tcp_next_state(state: int, flags: int) -> int:

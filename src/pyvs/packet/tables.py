@@ -141,6 +141,9 @@ DIRECTOR_MAPS: tuple[MapSpec, ...] = (
     MapSpec("conns", U32, abi.Conns, MapKind.ARRAY, _reals),
     MapSpec("timeouts", U32, U32, MapKind.ARRAY, _fixed),
     MapSpec("sweeper", U32, abi.Sweeper, MapKind.ARRAY, _fixed),
+    MapSpec("svc_rates", U32, abi.Rate, MapKind.ARRAY, _services),
+    MapSpec("real_rates", U32, abi.Rate, MapKind.ARRAY, _reals),
+    MapSpec("estimator", U32, abi.Estimator, MapKind.ARRAY, _fixed),
     MapSpec("persist", abi.PersistKey, abi.Persist, MapKind.LRU_HASH, _flows),
     MapSpec("svc_stats", U32, abi.Counters, MapKind.PERCPU_ARRAY, _services),
     MapSpec("real_stats", U32, abi.Counters, MapKind.PERCPU_ARRAY, _reals),
@@ -157,7 +160,7 @@ DECAP_PREFIX = "lb_decap_"
 
 # Entries of the maps whose size does not follow a Capacity (as compiled).
 FIXED_ENTRIES = {"lb_drops": len(DropReason), "lb_mh": LB_MAX_MH_SERVICES * 2 * MH_TABLE_SIZE,
-                 "lb_timeouts": FLOW_STATES, "lb_sweeper": 1,
+                 "lb_timeouts": FLOW_STATES, "lb_sweeper": 1, "lb_estimator": 1,
                  "lb_decap_vips": LB_MAX_DECAP_ADDRS,
                  "lb_decap_locals": LB_MAX_DECAP_ADDRS, "lb_decap_stats": len(DecapCounter)}
 
@@ -202,6 +205,9 @@ class DirectorMaps(MapSet):
     conns: MapHandle[ctypes.c_uint32, abi.Conns]
     timeouts: MapHandle[ctypes.c_uint32, ctypes.c_uint32]
     sweeper: MapHandle[ctypes.c_uint32, abi.Sweeper]
+    svc_rates: MapHandle[ctypes.c_uint32, abi.Rate]
+    real_rates: MapHandle[ctypes.c_uint32, abi.Rate]
+    estimator: MapHandle[ctypes.c_uint32, abi.Estimator]
     persist: MapHandle[abi.PersistKey, abi.Persist]
     svc_stats: PerCpuHandle[ctypes.c_uint32, abi.Counters]
     real_stats: PerCpuHandle[ctypes.c_uint32, abi.Counters]
