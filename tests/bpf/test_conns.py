@@ -224,3 +224,33 @@ def test_twos_draws_available_real_servers_by_weight(director: Director) -> None
     # weights, the less loaded of two per weight is kept).
     assert set(picks) == {REAL1, REAL2}
     assert 100 < picks.count(REAL1) < 190
+
+
+def set_conns(director: Director, address: str, active: int, inactive: int = 0) -> None:
+    for real_id, real in director.dataplane.real_values.items():
+        if str(abi.from_be32(real.addr)) == address:
+            director.dataplane.maps.conns.put(U32(real_id), abi.Conns(active=active, inactive=inactive))
+
+
+def test_lblc_keeps_a_destination_on_one_real_server_until_it_is_overloaded(director: Director) -> None:
+    director.add_service(scheduler=Scheduler.LBLC, reals=((REAL1, 2), (REAL2, 2)))
+    first = dst(director.run(client_frame(sport=8000, flags="S"))[1])  # wlc: REAL2, the newest
+    assert first == REAL2
+    picks = {dst(director.run(client_frame(sport=8001 + i, flags="S"))[1]) for i in range(5)}
+    assert picks == {REAL2}  # the cache, however many connections it has
+    set_conns(director, REAL2, active=3)  # more active than its weight, and REAL1 below half its own
+    set_conns(director, REAL1, active=0, inactive=9)
+    assert dst(director.run(client_frame(sport=8100, flags="S"))[1]) == REAL1
+    assert dst(director.run(client_frame(sport=8101, flags="S"))[1]) == REAL1  # the cache followed
+
+
+def test_lblcr_adds_a_real_server_to_the_set_when_its_least_loaded_is_overloaded(director: Director) -> None:
+    director.add_service(scheduler=Scheduler.LBLCR, reals=((REAL1, 2), (REAL2, 2)))
+    assert dst(director.run(client_frame(sport=8200, flags="S"))[1]) == REAL2
+    set_conns(director, REAL2, active=3)
+    assert dst(director.run(client_frame(sport=8201, flags="S"))[1]) == REAL1
+    [entry] = [v for _k, v in director.dataplane.maps.lblc.items()]
+    assert entry.size == 2  # REAL1 joined REAL2 in the set: both now get connections, least loaded first
+    set_conns(director, REAL2, active=0)
+    set_conns(director, REAL1, active=1)
+    assert dst(director.run(client_frame(sport=8202, flags="S"))[1]) == REAL2

@@ -218,7 +218,7 @@ class Twins:
 
     def reset(self, config: Config) -> None:
         for side in (self.kernel, self.reference):
-            for handle in (side.maps.flows, side.maps.persist):
+            for handle in (side.maps.flows, side.maps.persist, side.maps.lblc):
                 for key in list(handle.keys()):
                     handle.delete(key)
             side.maps.conns.zero(range(MAX_REALS))
@@ -258,6 +258,8 @@ class Twins:
             "flows": table(m.flows),
             "persist": table(m.persist),
             "conns": {bytes(k): bytes(v) for k, v in m.conns.all_items()},  # arrays: the non-zero entries
+            # lblc's caches without their two times (each side reads its own clock)
+            "lblc": {bytes(k): bytes(v)[16:] for k, v in m.lblc.items()},
             "sweeper": [(v.sweeps, v.expired) for _k, v in m.sweeper.items()],
             "sched_pos": [m.sched_pos.get(U32(i)).value for i in range(MAX_SERVICES)],
             "svc_stats": m.svc_stats.sum_all(),
@@ -352,7 +354,7 @@ def test_xdp_and_reference_pipeline_agree(twins: Twins) -> None:
                 changed = "changed" if out != frame else "unchanged"
                 seen[f"{action.name} {verdict.reason.name if verdict.reason else changed}"] += 1
             after_k, after_r = twins.snapshot(twins.kernel), twins.snapshot(twins.reference)
-            for name in ("sched_pos", "svc_stats", "real_stats", "drops", "conns", "sweeper"):
+            for name in ("sched_pos", "svc_stats", "real_stats", "drops", "conns", "sweeper", "lblc"):
                 assert after_k[name] == after_r[name], (name, frame.hex())
             for name in ("flows", "persist"):
                 kernel_side = timestamped(before_k[name], after_k[name])  # type: ignore[arg-type]

@@ -226,12 +226,7 @@ SEEDED_ERRORS = [
     ("-A -t 10.2.2.4:80 -s rr -i", 2, "Illegal 'forwarding-method' option with the 'add-service' command\n"),
     ("-a -t 10.2.2.3:80 -i", 2, "You need to supply the 'real-server' option for the 'add-server' command\n"),
     ("-A -t 10.2.2.4 -s rr", 2, "Zero port specified for non-persistent service\n"),
-    (
-        "-A -t 10.2.2.4:80 -s lblc",
-        2,
-        "pyvsadm: scheduler 'lblc' is not supported yet (supported: rr, wrr, sh, dh, mh, fo, wlc, lc, sed,"
-        " nq, ovf, twos)\n",
-    ),
+    ("-A -t 10.2.2.4:80 -s lbl", 255, "Scheduler or persistence engine not found\n"),
     (
         "-a -t 10.2.2.3:80 -r 10.3.3.4",
         2,
@@ -488,9 +483,7 @@ def test_restore_lines_see_the_lines_before(seeded: MemoryDataplane) -> None:
             "pyvsadm: forwarding method -g (gatewaying) is not supported yet:"
             " pyvs forwards in tunnel mode only (-i)",
         ),
-        ("-A -t 10.2.2.3:81 -s lblcr", 2,
-         "pyvsadm: scheduler 'lblcr' is not supported yet "
-         "(supported: rr, wrr, sh, dh, mh, fo, wlc, lc, sed, nq, ovf, twos)"),
+        ("-A -t 10.2.2.3:81 -s lblcx", 255, "Scheduler or persistence engine not found"),
         (
             "-L -n",
             2,

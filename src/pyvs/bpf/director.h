@@ -98,7 +98,7 @@ static __always_inline struct lb_real *select_flow(struct lb_flow_key *key,
 	if (tpl) {
 		real_id = tpl->real_id;
 	} else {
-		picked = schedule(svc_key, key);
+		picked = schedule(svc_key, svc, key);
 		if (picked < 0)
 			return NULL;
 		real_id = (__u32)picked;

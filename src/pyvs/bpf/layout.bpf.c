@@ -14,6 +14,8 @@ struct lb_layout {
 	struct lb_conns conns;
 	struct lb_sweeper sweeper;
 	struct lb_rate rate;
+	struct lb_lblc_key lblc_key;
+	struct lb_lblc lblc;
 	struct lb_estimator estimator;
 	struct lb_persist_key persist_key;
 	struct lb_persist persist;

@@ -29,6 +29,11 @@
  * on counting in lb_conns (plus the walk itself). */
 #define LB_SWEEP_INTERVAL_NS NSEC_PER_SEC
 
+/* An lblc or lblcr cache entry unused this long is gone (IPVS's
+ * lblc_expiration and lblcr_expiration sysctls' default: 24 hours); so is,
+ * after as long without a change, the most loaded member of an lblcr set. */
+#define LB_LBLC_EXPIRATION_NS (24 * 60 * 60 * NSEC_PER_SEC)
+
 /* The rate estimator's period: IPVS's (2 * HZ). */
 #define LB_ESTIMATOR_INTERVAL_NS (2 * NSEC_PER_SEC)
 /* CPUs whose per-CPU counters the estimator adds up, at most. */

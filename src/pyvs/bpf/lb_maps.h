@@ -115,6 +115,16 @@ struct {
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } lb_sweeper SEC(".maps");
 
+/* (svc id, destination address) -> lb_lblc: the lblc and lblcr schedulers' caches. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__type(key, struct lb_lblc_key);
+	__type(value, struct lb_lblc);
+	__uint(max_entries, LB_MAX_SERVICES);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} lb_lblc SEC(".maps");
+
 /* svc id -> lb_rate: each service's rate estimator (estimator.h). */
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);

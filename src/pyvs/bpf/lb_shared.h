@@ -34,6 +34,8 @@ enum lb_sched_kind {
 	LB_SCHED_NQ = 9,
 	LB_SCHED_OVF = 10,
 	LB_SCHED_TWOS = 11,	/* the same list, two real servers drawn at random by weight */
+	LB_SCHED_LBLC = 12,	/* the same list, and a cache per destination address (lb_lblc) */
+	LB_SCHED_LBLCR = 13,
 };
 
 /* Forwarding method, numbered as IPVS's IP_VS_CONN_F_* (model.enums.FwdMethod). */
@@ -220,6 +222,32 @@ struct lb_rate {
 	__u64 outbps;
 };
 _Static_assert(sizeof(struct lb_rate) == 80, "lb_rate ABI");
+
+/* Real servers an lblcr cache entry holds at most (IPVS's sets have no bound). */
+#define LB_LBLC_SET_MAX 8
+
+/* Key of lb_lblc: one destination address of an lblc or lblcr service. */
+struct lb_lblc_key {
+	__u32 svc_id;
+	__be32 daddr;
+};
+_Static_assert(sizeof(struct lb_lblc_key) == 8, "lb_lblc_key ABI");
+
+/*
+ * Value of lb_lblc: the real server (lblc) or the set of real servers
+ * (lblcr, newest first) that connections to the address go to, as
+ * ip_vs_lblc.c's and ip_vs_lblcr.c's entries; a member is a real server id
+ * and the generation it had (a removed one is never available again).
+ */
+struct lb_lblc {
+	__u64 lastuse_ns;	/* the last connection scheduled through it */
+	__u64 lastmod_ns;	/* lblcr: when the set last changed */
+	__u32 size;		/* members in use, from index 0 */
+	__u32 pad;
+	__u32 real_id[LB_LBLC_SET_MAX];
+	__u32 real_gen[LB_LBLC_SET_MAX];
+};
+_Static_assert(sizeof(struct lb_lblc) == 88, "lb_lblc ABI");
 
 /* Value of lb_estimator's one entry: the estimator's timer and what it did. */
 struct lb_estimator {

@@ -30,8 +30,6 @@ from pyvs.model.service import ALL_ONES, RealServer, ServiceKey, VirtualService
 
 SUPPORTED_SCHEDULERS: Final[Mapping[str, Scheduler]] = {scheduler.label: scheduler for scheduler in Scheduler}
 
-# The kernel's other IPVS schedulers: known names, not implemented by pyvs yet.
-KNOWN_SCHEDULERS: Final = frozenset({"lblc", "lblcr"})
 
 
 def scheduler(name: str | None) -> Scheduler:
@@ -40,10 +38,6 @@ def scheduler(name: str | None) -> Scheduler:
     found = SUPPORTED_SCHEDULERS.get(effective)
     if found is not None:
         return found
-    if effective in KNOWN_SCHEDULERS:
-        default = " (ipvsadm's default when -s is not given)" if name is None else ""
-        supported = ", ".join(SUPPORTED_SCHEDULERS)
-        raise NotSupported(f"scheduler '{effective}'{default} is not supported yet (supported: {supported})")
     raise refused(SCHEDULER_NOT_FOUND)
 
 

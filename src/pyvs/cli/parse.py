@@ -104,7 +104,7 @@ WORDS: Final[tuple[Word, ...]] = (
     _opt("sctp-service", None, _REQ, Opt.SERVICE, "service-address", "SCTP: not supported"),
     _opt("fwmark-service", "f", _REQ, Opt.SERVICE, "fwmark", "firewall-mark services: not supported"),
     _opt("scheduler", "s", _REQ, Opt.SCHEDULER, "scheduler",
-         "one of rr|wrr|lc|wlc|sed|nq|sh|dh|mh|fo|ovf|twos, the default scheduler is wlc"),
+         "one of rr|wrr|lc|wlc|lblc|lblcr|dh|sh|sed|nq|fo|ovf|mh|twos, the default scheduler is wlc"),
     _opt("persistent", "p", _OPT_ARG, Opt.PERSISTENT, "[timeout]", "persistent service (timeout 300)"),
     _opt("netmask", "M", _REQ, Opt.NETMASK, "netmask", "persistent granularity mask"),
     _opt("real-server", "r", _REQ, Opt.SERVER, "server-address", "server-address is host (and port)"),

@@ -249,9 +249,17 @@ class _Planner:
         if phase is not _Phase.FREE:
             self.real_ids.give_back(real_id)
 
+    def forget_cache(self, phase: _Phase, key: ServiceKey, value: abi.Svc) -> None:
+        """An lblc or lblcr service's cache goes with it, as the kernel's done_service() flushes it
+        (for a virtual service, the one destination address is its VIP)."""
+        if value.sched in (Scheduler.LBLC, Scheduler.LBLCR):
+            cache = abi.LblcKey(svc_id=value.id, daddr=abi.be32(key.address))
+            self.phases[phase].append(Delete("lblc", cache))
+
     def remove_service(self, key: ServiceKey) -> None:
         value = self.state.services[key]
         self.phases[_Phase.REMOVE].append(Delete("services", abi.SvcKey.from_model(key)))
+        self.forget_cache(_Phase.REMOVE, key, value)
         for real_id in self.by_svc.pop(value.id, []):
             self.free_real(_Phase.REMOVE, real_id)
         self.svc_ids.give_back(value.id)
@@ -335,6 +343,8 @@ class _Planner:
         for real_id in old_ids:
             if real_id not in ordered:
                 self.free_real(_Phase.FREE, real_id)
+        if service.key in self.state.services and current.sched != service.scheduler:
+            self.forget_cache(_Phase.FREE, service.key, current)
         self.by_svc[svc_id] = ordered
 
     def mh_table_slot(self, service: VirtualService, current: abi.Svc) -> int:

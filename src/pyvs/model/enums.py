@@ -50,6 +50,8 @@ class Scheduler(enum.IntEnum):
     NQ = 9
     OVF = 10
     TWOS = 11
+    LBLC = 12
+    LBLCR = 13
 
     @property
     def label(self) -> str:

@@ -143,6 +143,22 @@ class Estimator(ctypes.Structure):
     _fields_ = [("timer", _u64 * 2), ("ticks", _u64), ("armed", _u64)]
 
 
+LBLC_SET_MAX = 8  # LB_LBLC_SET_MAX
+
+
+class LblcKey(ctypes.Structure):
+    _c_name_ = "lb_lblc_key"
+    _fields_ = [("svc_id", _u32), ("daddr", _u32)]
+
+
+class Lblc(ctypes.Structure):
+    """Value of lb_lblc: lblc's real server, or lblcr's set (newest first), of one address."""
+
+    _c_name_ = "lb_lblc"
+    _fields_ = [("lastuse_ns", _u64), ("lastmod_ns", _u64), ("size", _u32), ("pad", _u32),
+                ("real_id", _u32 * LBLC_SET_MAX), ("real_gen", _u32 * LBLC_SET_MAX)]
+
+
 class Sweeper(ctypes.Structure):
     """Value of lb_sweeper: the timer (opaque here) and what its sweeps did."""
 
@@ -172,7 +188,8 @@ class Counters(ctypes.Structure):
 
 
 ALL_STRUCTS: tuple[type[ctypes.Structure], ...] = (
-    SvcKey, Svc, Real, FlowKey, Flow, Conns, Sweeper, Rate, Estimator, PersistKey, Persist, Counters)
+    SvcKey, Svc, Real, FlowKey, Flow, Conns, Sweeper, Rate, Estimator, LblcKey, Lblc, PersistKey, Persist,
+    Counters)
 
 
 # -- the tools' structs (benchmark wrappers, UDP generator, Maglev build) --------

@@ -486,13 +486,161 @@ def twos_pick(maps: DirectorMaps, svc: abi.Svc, r1: int, r2: int) -> int:
     return choices[1] if weight2 * overhead1 > weight1 * overhead2 else choices[0]
 
 
+# -- lblc.h ------------------------------------------------------------------------
+
+LBLC_EXPIRATION_NS = 24 * 60 * 60 * NSEC_PER_SEC  # LB_LBLC_EXPIRATION_NS
+
+
+def _signed(value: int) -> int:
+    value &= U64
+    return value - (1 << 64) if value >> 63 else value
+
+
+def half_idle(maps: DirectorMaps, svc: abi.Svc) -> bool:
+    """Some real server of the service has fewer active connections than half its weight."""
+    base = (svc.id * 2 + (svc.bank & 1)) * SCHED_SLOTS
+    for i in range(svc.sched_len):
+        real_id = maps.sched.get(U32((base + i) & U32_MAX))
+        if real_id is None:
+            break
+        real, conns = maps.reals.get(real_id), maps.conns.get(real_id)
+        if real is not None and conns is not None and conns.active * 2 < real.weight:
+            return True
+    return False
+
+
+def lblc_overloaded(maps: DirectorMaps, svc: abi.Svc, real_id: int, real: abi.Real) -> bool:
+    """The kernel's is_overloaded() of lblc and lblcr (not the -x flag)."""
+    conns = maps.conns.get(U32(real_id))
+    return conns is not None and conns.active > real.weight and half_idle(maps, svc)
+
+
+def conn_overhead(maps: DirectorMaps, real_id: int) -> int:
+    conns = maps.conns.get(U32(real_id))
+    return (conns.active << 8) + conns.inactive if conns is not None else 0
+
+
+def set_min(maps: DirectorMaps, en: abi.Lblc, svc_id: int) -> int:
+    """ip_vs_dest_set_min(): the index of the least loaded available member, or -1."""
+    least, least_overhead, least_weight = -1, 0, 0
+    for i in range(min(en.size, abi.LBLC_SET_MAX)):
+        real = real_current(maps, en.real_id[i], en.real_gen[i], svc_id)
+        if real is None or real_overloaded(maps, en.real_id[i], real):
+            continue
+        overhead = conn_overhead(maps, en.real_id[i])
+        if (real.weight > 0 if least < 0 else least_overhead * real.weight > overhead * least_weight):
+            least, least_overhead, least_weight = i, overhead, real.weight
+    return least
+
+
+def set_max(maps: DirectorMaps, en: abi.Lblc) -> int:
+    """ip_vs_dest_set_max(): the index of the most loaded member of weight above 0, or -1."""
+    most, most_overhead, most_weight = -1, 0, 0
+    for i in range(min(en.size, abi.LBLC_SET_MAX)):
+        real = maps.reals.get(U32(en.real_id[i]))
+        weight = real.weight if real is not None and real.gen == en.real_gen[i] else 0
+        if weight <= 0:
+            continue
+        overhead = conn_overhead(maps, en.real_id[i])
+        if most < 0 or most_overhead * weight < overhead * most_weight:
+            most, most_overhead, most_weight = i, overhead, weight
+    return most
+
+
+def set_erase(en: abi.Lblc, at: int, now: int) -> None:
+    for i in range(at, min(en.size, abi.LBLC_SET_MAX) - 1):
+        en.real_id[i], en.real_gen[i] = en.real_id[i + 1], en.real_gen[i + 1]
+    if en.size > 0:
+        en.size -= 1
+    en.lastmod_ns = now
+
+
+def set_insert(maps: DirectorMaps, en: abi.Lblc, svc_id: int, real_id: int, gen: int, now: int) -> None:
+    """ip_vs_dest_set_insert() with the check; removed members leave, and the oldest when full."""
+    if any(en.real_id[i] == real_id and en.real_gen[i] == gen for i in range(min(en.size, abi.LBLC_SET_MAX))):
+        return
+    for i in reversed(range(abi.LBLC_SET_MAX)):
+        if i < en.size and real_current(maps, en.real_id[i], en.real_gen[i], svc_id) is None:
+            set_erase(en, i, now)
+    for i in reversed(range(1, abi.LBLC_SET_MAX)):
+        en.real_id[i], en.real_gen[i] = en.real_id[i - 1], en.real_gen[i - 1]
+    en.real_id[0], en.real_gen[0] = real_id, gen
+    en.size = min(en.size + 1, abi.LBLC_SET_MAX)
+    en.lastmod_ns = now
+
+
+def lblc_cached(maps: DirectorMaps, svc: abi.Svc, daddr: int, lblcr: bool, now: int) -> int:
+    """The cache's choice (lblc_cached() in lblc.h), or -1: schedule as wlc, then lblc_record()."""
+    key = abi.LblcKey(svc_id=svc.id, daddr=daddr)
+    en = maps.lblc.get(key)
+    if en is None or not 0 < en.size <= abi.LBLC_SET_MAX or _signed(now - en.lastuse_ns) > LBLC_EXPIRATION_NS:
+        return -1
+    en.lastuse_ns = now
+    try:
+        if not lblcr:
+            real_id = en.real_id[0]
+            real = real_current(maps, real_id, en.real_gen[0], svc.id)
+            if real is not None and real.weight > 0 and not lblc_overloaded(maps, svc, real_id, real):
+                return int(real_id)
+            return -1
+        at = set_min(maps, en, svc.id)
+        real_id = en.real_id[at] if at >= 0 else 0
+        if en.size > 1 and _signed(now - en.lastmod_ns) > LBLC_EXPIRATION_NS:
+            most = set_max(maps, en)
+            if most >= 0:
+                set_erase(en, most, now)
+        real = maps.reals.get(U32(real_id))
+        if at >= 0 and real is not None and not lblc_overloaded(maps, svc, real_id, real):
+            return int(real_id)
+        return -1
+    finally:
+        maps.lblc.put(key, en)
+
+
+def lblc_record(maps: DirectorMaps, svc: abi.Svc, daddr: int, real_id: int, lblcr: bool, now: int) -> None:
+    """The cache after wlc scheduled `real_id` (lblc_record() in lblc.h)."""
+    key = abi.LblcKey(svc_id=svc.id, daddr=daddr)
+    en = maps.lblc.get(key)
+    real = maps.reals.get(U32(real_id))
+    if real is None:
+        return
+    if (en is not None and lblcr and 0 < en.size <= abi.LBLC_SET_MAX
+            and _signed(now - en.lastuse_ns) <= LBLC_EXPIRATION_NS):
+        set_insert(maps, en, svc.id, real_id, real.gen, now)
+        maps.lblc.put(key, en)
+        return
+    fresh = abi.Lblc(lastuse_ns=now, lastmod_ns=now, size=1)
+    fresh.real_id[0], fresh.real_gen[0] = real_id, real.gen
+    maps.lblc.put(key, fresh)
+
+
+def lblc_pick(maps: DirectorMaps, svc: abi.Svc, daddr: int, now: int) -> int:
+    """lblc or lblcr: the cache's choice, else wlc's, recorded (schedule() in select.h)."""
+    if svc.sched_len > SCHED_SLOTS:
+        return -1
+    lblcr = svc.sched == Scheduler.LBLCR
+    picked = lblc_cached(maps, svc, daddr, lblcr, now)
+    if picked >= 0:
+        return picked
+    wlc = abi.Svc.from_buffer_copy(svc)
+    wlc.sched = Scheduler.WLC
+    picked = conns_pick(maps, wlc)
+    if picked >= 0:
+        lblc_record(maps, svc, daddr, picked, lblcr, now)
+    return picked
+
+
 def _zero() -> int:
     return 0
 
 
-def schedule(maps: DirectorMaps, svc: abi.Svc, key: abi.FlowKey, random_u32: RandomU32 = _zero) -> int:
+def schedule(maps: DirectorMaps, svc: abi.Svc, key: abi.FlowKey, random_u32: RandomU32 = _zero,
+             now: int = 0) -> int:
     """A real server for a new connection of the service, by its scheduler; -1: none.
-    twos draws two numbers from `random_u32` (bpf_get_prandom_u32() in the C)."""
+    twos draws two numbers from `random_u32` (bpf_get_prandom_u32() in the C); lblc and
+    lblcr keep their caches' times in `now`."""
+    if svc.sched in (Scheduler.LBLC, Scheduler.LBLCR):
+        return lblc_pick(maps, svc, key.daddr, now)
     if svc.sched in (Scheduler.SH, Scheduler.DH):
         return table_pick(maps, svc, key)
     if svc.sched == Scheduler.MH:
@@ -527,7 +675,7 @@ def select_flow(maps: DirectorMaps, key: abi.FlowKey, svc: abi.Svc, tcp_flags: i
     if tpl is not None:
         real_id = tpl.real_id
     else:
-        picked = schedule(maps, svc, key, random_u32)
+        picked = schedule(maps, svc, key, random_u32, now)
         if picked < 0:
             return DropReason.NO_REAL_SERVER
         real_id = picked

@@ -141,6 +141,7 @@ DIRECTOR_MAPS: tuple[MapSpec, ...] = (
     MapSpec("conns", U32, abi.Conns, MapKind.ARRAY, _reals),
     MapSpec("timeouts", U32, U32, MapKind.ARRAY, _fixed),
     MapSpec("sweeper", U32, abi.Sweeper, MapKind.ARRAY, _fixed),
+    MapSpec("lblc", abi.LblcKey, abi.Lblc, MapKind.HASH, _services),
     MapSpec("svc_rates", U32, abi.Rate, MapKind.ARRAY, _services),
     MapSpec("real_rates", U32, abi.Rate, MapKind.ARRAY, _reals),
     MapSpec("estimator", U32, abi.Estimator, MapKind.ARRAY, _fixed),
@@ -205,6 +206,7 @@ class DirectorMaps(MapSet):
     conns: MapHandle[ctypes.c_uint32, abi.Conns]
     timeouts: MapHandle[ctypes.c_uint32, ctypes.c_uint32]
     sweeper: MapHandle[ctypes.c_uint32, abi.Sweeper]
+    lblc: MapHandle[abi.LblcKey, abi.Lblc]
     svc_rates: MapHandle[ctypes.c_uint32, abi.Rate]
     real_rates: MapHandle[ctypes.c_uint32, abi.Rate]
     estimator: MapHandle[ctypes.c_uint32, abi.Estimator]

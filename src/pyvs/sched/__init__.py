@@ -6,7 +6,8 @@ Each scheduler is one of these kinds, by what the data path needs of it:
   by a position that every new connection advances;
 - a table (sh, dh; table.py): the kernel's 256 buckets of real servers, into
   which every new connection is hashed;
-- a walk over connection counts (lc, wlc, sed, nq, fo, ovf, twos): the real servers
+- a walk over connection counts (lc, wlc, sed, nq, fo, ovf, twos; lblc and lblcr
+  with their caches in lb_lblc): the real servers
   in kernel list order, which the data path walks for every new connection,
   reading each one's weight and its counts in lb_conns (conns_pick() in
   bpf/select.h), as the kernel's ip_vs_<name>_schedule() walks its list.
@@ -29,7 +30,7 @@ from pyvs.sched.table import dh_table, fallback, sh_table
 SEQUENCES: Final = frozenset({Scheduler.RR, Scheduler.WRR})
 # The schedulers that read connection counts: their bank is the list itself.
 WALKS: Final = frozenset({Scheduler.LC, Scheduler.WLC, Scheduler.SED, Scheduler.NQ, Scheduler.FO,
-                          Scheduler.OVF, Scheduler.TWOS})
+                          Scheduler.OVF, Scheduler.TWOS, Scheduler.LBLC, Scheduler.LBLCR})
 
 
 def slots(scheduler: Scheduler, weights: Sequence[int], flags: int = 0) -> list[int]:
