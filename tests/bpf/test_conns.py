@@ -19,7 +19,7 @@ from scapy.layers.l2 import Ether
 from pyvs.control import config as cfg
 from pyvs.dataplane import libbpf, xdp
 from pyvs.model import FwdMethod, RealServer, Scheduler
-from pyvs.model.enums import NSEC_PER_SEC, Action, DropReason, FlowState
+from pyvs.model.enums import FLOW_TIMEOUT_S, NSEC_PER_SEC, Action, DropReason, FlowState
 from pyvs.packet import abi
 from tests.bpf.conftest import Director
 from tests.bpf.test_director import SYN
@@ -254,3 +254,52 @@ def test_lblcr_adds_a_real_server_to_the_set_when_its_least_loaded_is_overloaded
     set_conns(director, REAL2, active=0)
     set_conns(director, REAL1, active=1)
     assert dst(director.run(client_frame(sport=8202, flags="S"))[1]) == REAL2
+
+
+S, E, SR, FW, TW, CL = (FlowState.NONE, FlowState.ESTABLISHED, FlowState.SYN_RECV, FlowState.FIN_WAIT,
+                        FlowState.TIME_WAIT, FlowState.CLOSE)
+# IPVS's state table for connections it sees one way (tcp_states[], INPUT-ONLY rows): state after a
+# packet with these flags, by state before. A SYN on TIME_WAIT or CLOSE is a new connection instead
+# (conn_reuse_mode): SYN_RECV again, scheduled afresh.
+INPUT_ONLY = {
+    "S": {S: SR, E: E, SR: SR, FW: SR, TW: SR, CL: SR},
+    "F": {S: CL, E: FW, SR: TW, FW: FW, TW: TW, CL: CL},
+    "A": {S: E, E: E, SR: E, FW: FW, TW: TW, CL: CL},
+    "R": {S: CL, E: CL, SR: SR, FW: CL, TW: CL, CL: CL},
+}
+
+
+def seed_flow(director: Director, sport: int, state: FlowState) -> None:
+    """A counted flow in `state` to the only real server, as if it had got there itself."""
+    [(real_id, real)] = director.dataplane.real_values.items()
+    director.dataplane.maps.flows.put(flow_key(sport), abi.Flow(
+        last_seen_ns=time.monotonic_ns(), real_id=real_id, real_gen=real.gen, svc_id=real.svc_id,
+        state=int(state), counted=1))
+    active = int(state == FlowState.ESTABLISHED)
+    director.dataplane.maps.conns.put(U32(real_id), abi.Conns(active=active, inactive=1 - active))
+
+
+@pytest.mark.parametrize(("flags", "before"), [(f, s) for f in INPUT_ONLY for s in INPUT_ONLY[f]],
+                         ids=lambda v: str(getattr(v, "name", v)))
+def test_each_tcp_transition_is_ipvs_input_only_one(director: Director, flags: str,
+                                                    before: FlowState) -> None:
+    director.add_service()
+    seed_flow(director, 9000, before)
+    assert director.run(client_frame(sport=9000, flags=flags))[0] == Action.TX
+    after = INPUT_ONLY[flags][before]
+    assert state(director, 9000) == after
+    assert counts(director)[REAL1] == ((1, 0) if after == FlowState.ESTABLISHED else (0, 1))
+    conns = sum(r.stats.conns for s in director.dataplane.status() for r in s.reals)
+    assert conns == int(flags == "S" and before in (FlowState.TIME_WAIT, FlowState.CLOSE))  # a new one
+
+
+@pytest.mark.parametrize("flow_state", list(FlowState), ids=lambda s: s.name)
+def test_each_state_times_out_after_its_timeout(director: Director, flow_state: FlowState) -> None:
+    director.add_service()
+    timeout_s = FLOW_TIMEOUT_S[flow_state]
+    seed_flow(director, 9100, flow_state)
+    age(director, 9100, timeout_s - 1)
+    assert sweep(director).expired == 0
+    age(director, 9100, 2)
+    assert sweep(director).expired == 1
+    assert counts(director)[REAL1] == (0, 0)
