@@ -89,6 +89,7 @@ HELPERS = {f.ident: f for f in (
     Feature("helper", 2, "the BPF helper bpf_map_update_elem()", "3.19"),
     Feature("helper", 3, "the BPF helper bpf_map_delete_elem()", "3.19"),
     Feature("helper", 5, "the BPF helper bpf_ktime_get_ns()", "4.1"),
+    Feature("helper", 7, "the BPF helper bpf_get_prandom_u32() (the twos scheduler)", "4.1"),
     Feature("helper", 23, "the BPF helper bpf_redirect() in XDP programs", "4.14"),
     Feature("helper", 44, "the BPF helper bpf_xdp_adjust_head()", "4.10"),
     Feature("helper", 65, "the BPF helper bpf_xdp_adjust_tail()", "4.18"),
