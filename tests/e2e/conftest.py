@@ -17,6 +17,8 @@ two_reals
     and "python", the live Python forwarder (`pyvs director attach
     --dataplane python`); `lab.dataplane` says which. Yields a SeedLab.
     Scope: function.
+three_reals
+    The same with three real servers (10.3.3.3, 10.3.3.4, 10.3.3.5).
 """
 
 from __future__ import annotations
@@ -35,9 +37,18 @@ def seed_network() -> Iterator[SeedLab]:
         yield lab
 
 
-@pytest.fixture(params=DATAPLANES, ids=[f"dataplane={d}" for d in DATAPLANES])
-def two_reals(request: pytest.FixtureRequest) -> Iterator[SeedLab]:
+def _lab(request: pytest.FixtureRequest, reals: int) -> Iterator[SeedLab]:
     if request.param == "python":
         require("needs_nft")
-    with seed_topology(reals=2, services=False, dataplane=request.param) as lab:
+    with seed_topology(reals=reals, services=False, dataplane=request.param) as lab:
         yield lab
+
+
+@pytest.fixture(params=DATAPLANES, ids=[f"dataplane={d}" for d in DATAPLANES])
+def two_reals(request: pytest.FixtureRequest) -> Iterator[SeedLab]:
+    yield from _lab(request, 2)
+
+
+@pytest.fixture(params=DATAPLANES, ids=[f"dataplane={d}" for d in DATAPLANES])
+def three_reals(request: pytest.FixtureRequest) -> Iterator[SeedLab]:
+    yield from _lab(request, 3)

@@ -5,24 +5,14 @@ schedulers that read the counts do with them."""
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
 
 import pytest
 
-from pyvs.lab.seed import DATAPLANES, KeepAliveClient, SeedLab, seed_topology
-from tests.capabilities import require
+from pyvs.lab.seed import KeepAliveClient, SeedLab
 
 pytestmark = [pytest.mark.needs_root, pytest.mark.needs_netns, pytest.mark.needs_bpf]
 
 REAL1, REAL2, REAL3 = "10.3.3.3", "10.3.3.4", "10.3.3.5"
-
-
-@pytest.fixture(params=DATAPLANES, ids=[f"dataplane={d}" for d in DATAPLANES])
-def three_reals(request: pytest.FixtureRequest) -> Iterator[SeedLab]:
-    if request.param == "python":
-        require("needs_nft")
-    with seed_topology(reals=3, services=False, dataplane=request.param) as lab:
-        yield lab
 
 
 def add(lab: SeedLab, scheduler: str, reals: list[tuple[str, list[str]]]) -> None:

@@ -30,13 +30,14 @@ IP = ipaddress.IPv4Address
 U32 = 0xFFFFFFFF
 
 
-@dataclass
+@dataclass(eq=False)  # a real server is itself, whatever its fields (lblc's caches hold them)
 class Dest:
     address: IP
     weight: int
     active: int = 0
     inactive: int = 0
-    overloaded: bool = False
+    overloaded: bool = False  # IP_VS_DEST_F_OVERLOAD (-x)
+    available: bool = True  # IP_VS_DEST_F_AVAILABLE: False once removed (lblc's caches keep it)
 
     def conn_overhead(self) -> int:  # ip_vs_dest_conn_overhead()
         return ((self.active << 8) + self.inactive) & U32

@@ -28,22 +28,10 @@ from pyvs.packet import abi
 from pyvs.packet.pipeline import LBLC_EXPIRATION_NS, lblc_pick
 from pyvs.packet.tables import DirectorMaps
 from tests.unit.sched_replay import REALS, VIP
+from tests.unit.test_sched_conns import Dest
 
 IP = ipaddress.IPv4Address
 HOUR = 3600 * 10**9
-
-
-@dataclass(eq=False)
-class Dest:
-    address: IP
-    weight: int
-    active: int = 0
-    inactive: int = 0
-    overloaded: bool = False
-    available: bool = True
-
-    def overhead(self) -> int:
-        return (self.active << 8) + self.inactive
 
 
 @dataclass
@@ -62,10 +50,10 @@ class KernelLblc:
         if first is None:
             return None
         least = self.dests[first]
-        loh = least.overhead()
+        loh = least.conn_overhead()
         for dest in self.dests[first + 1:]:
-            if not dest.overloaded and loh * dest.weight > dest.overhead() * least.weight:
-                least, loh = dest, dest.overhead()
+            if not dest.overloaded and loh * dest.weight > dest.conn_overhead() * least.weight:
+                least, loh = dest, dest.conn_overhead()
         return least
 
     def set_min(self) -> Dest | None:
@@ -76,9 +64,9 @@ class KernelLblc:
                 continue
             if least is None:
                 if dest.weight > 0 and dest.available:
-                    least, loh = dest, dest.overhead()
-            elif loh * dest.weight > dest.overhead() * least.weight and dest.available:
-                least, loh = dest, dest.overhead()
+                    least, loh = dest, dest.conn_overhead()
+            elif loh * dest.weight > dest.conn_overhead() * least.weight and dest.available:
+                least, loh = dest, dest.conn_overhead()
         return least
 
     def set_max(self) -> Dest | None:
@@ -87,9 +75,9 @@ class KernelLblc:
         for dest in self.cache:
             if most is None:
                 if dest.weight > 0:
-                    most, moh = dest, dest.overhead()
-            elif moh * dest.weight < dest.overhead() * most.weight and dest.weight > 0:
-                most, moh = dest, dest.overhead()
+                    most, moh = dest, dest.conn_overhead()
+            elif moh * dest.weight < dest.conn_overhead() * most.weight and dest.weight > 0:
+                most, moh = dest, dest.conn_overhead()
         return most
 
     def schedule(self, now: int) -> IP | None:

@@ -48,23 +48,34 @@ static __always_inline struct lb_real *real_current(__u32 id, __u32 gen, __u32 s
  * plane clears it, as an edit that raises or removes -x does in IPVS, by
  * moving the epoch on (it cannot write lb_conns without losing counts).
  */
+static __always_inline int conns_overloaded(const struct lb_conns *c, const struct lb_real *real)
+{
+	return c->overload != 0 && c->overload == real->overload_epoch;
+}
+
 static __always_inline int real_overloaded(__u32 id, const struct lb_real *real)
 {
 	struct lb_conns *c = bpf_map_lookup_elem(&lb_conns, &id);
 
-	return c && c->overload != 0 && c->overload == real->overload_epoch;
+	return c && conns_overloaded(c, real);
+}
+
+/* The counts of real server @id while it is the one of generation @gen in service @svc_id; else NULL. */
+static __always_inline struct lb_conns *conns_current(__u32 id, __u32 gen, __u32 svc_id, struct lb_real **real)
+{
+	*real = real_current(id, gen, svc_id);
+	if (!*real)
+		return NULL;
+	return bpf_map_lookup_elem(&lb_conns, &id);
 }
 
 /* A new connection, or one taken over, of the real server's (ip_vs_bind_dest). */
 static __always_inline void conns_bind(__u32 id, __u32 gen, __u32 svc_id, __u32 state)
 {
-	struct lb_real *real = real_current(id, gen, svc_id);
-	struct lb_conns *c;
+	struct lb_real *real;
+	struct lb_conns *c = conns_current(id, gen, svc_id, &real);
 
-	if (!real)
-		return;
-	c = bpf_map_lookup_elem(&lb_conns, &id);
-	if (!c)
+	if (!c || !real)
 		return;
 	if (state == LB_FLOW_ESTABLISHED)
 		__sync_fetch_and_add(&c->active, 1);
@@ -77,14 +88,11 @@ static __always_inline void conns_bind(__u32 id, __u32 gen, __u32 svc_id, __u32 
 /* A connection that leaves the real server's counts (ip_vs_unbind_dest). */
 static __always_inline void conns_unbind(__u32 id, __u32 gen, __u32 svc_id, __u32 state)
 {
-	struct lb_real *real = real_current(id, gen, svc_id);
-	struct lb_conns *c;
+	struct lb_real *real;
+	struct lb_conns *c = conns_current(id, gen, svc_id, &real);
 	__u32 total;
 
-	if (!real)
-		return;
-	c = bpf_map_lookup_elem(&lb_conns, &id);
-	if (!c)
+	if (!c || !real)
 		return;
 	if (state == LB_FLOW_ESTABLISHED)
 		__sync_fetch_and_add(&c->active, -1);
@@ -105,14 +113,12 @@ static __always_inline void conns_unbind(__u32 id, __u32 gen, __u32 svc_id, __u3
 /* A connection that goes from inactive to active or back (set_tcp_state). */
 static __always_inline void conns_move(const struct lb_flow *flow, __u32 from, __u32 to)
 {
+	struct lb_real *real;
 	struct lb_conns *c;
-	__u32 id = flow->real_id;
 
 	if ((from == LB_FLOW_ESTABLISHED) == (to == LB_FLOW_ESTABLISHED))
 		return;
-	if (!real_current(id, flow->real_gen, flow->svc_id))
-		return;
-	c = bpf_map_lookup_elem(&lb_conns, &id);
+	c = conns_current(flow->real_id, flow->real_gen, flow->svc_id, &real);
 	if (!c)
 		return;
 	if (to == LB_FLOW_ESTABLISHED) {

@@ -33,19 +33,13 @@
  */
 __attribute__((noinline)) int half_idle(__u32 base, __u32 len)
 {
-	__u32 i, slot, *real_id;
+	__u32 i, real_id;
 	struct lb_conns *c;
 	struct lb_real *real;
 
 	for (i = 0; i < LB_SCHED_SLOTS; i++) {
-		if (i >= len)
+		if (i >= len || walk_at(base, i, &real_id, &real, &c))
 			break;
-		slot = base + i;
-		real_id = bpf_map_lookup_elem(&lb_sched, &slot);
-		if (!real_id)
-			break;
-		real = bpf_map_lookup_elem(&lb_reals, real_id);
-		c = bpf_map_lookup_elem(&lb_conns, real_id);
 		if (real && c && (__u64)c->active * 2 < real->weight)
 			return 1;
 	}

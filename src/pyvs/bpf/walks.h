@@ -13,6 +13,23 @@
 #include "lb_maps.h"
 #include "conns.h"
 
+/*
+ * walk_at() - position @i of a walk over the bank from @base in lb_sched: the
+ * real server's id, entry and counts (@real or @c NULL when missing).
+ * Returns: 0, or -1 past the end of the bank.
+ */
+static __always_inline int walk_at(__u32 base, __u32 i, __u32 *id, struct lb_real **real, struct lb_conns **c)
+{
+	__u32 slot = base + i, *real_id = bpf_map_lookup_elem(&lb_sched, &slot);
+
+	if (!real_id)
+		return -1;
+	*id = *real_id;
+	*real = bpf_map_lookup_elem(&lb_reals, real_id);
+	*c = bpf_map_lookup_elem(&lb_conns, real_id);
+	return 0;
+}
+
 /* How conns_pick() weighs a real server: the bits of its @how. */
 enum conns_how {
 	HOW_INACTIVE = 1,	/* overhead counts inactive connections */
@@ -44,21 +61,15 @@ __attribute__((noinline)) long conns_pick(__u32 base, __u32 len, __u32 active_fa
 	__u32 nq = (how & HOW_NQ) >> 4, weighted = (how & HOW_WEIGHTED) >> 2;
 	__u32 inactive_factor = how & HOW_INACTIVE, plus = (how & HOW_PLUS_ONE) >> 1;
 	/* Nothing picked yet: 1 / 0 is worse than any overhead / weight. */
-	__u32 i, slot, *real_id, weight, busy, overhead, best_overhead = 1, best_weight = 0;
+	__u32 i, real_id, weight, busy, overhead, best_overhead = 1, best_weight = 0;
 	struct lb_conns *c;
 	struct lb_real *real;
 	__s64 best = -1;
 
 	for (i = 0; i < LB_SCHED_SLOTS; i++) {
-		if (i >= len)
+		if (i >= len || walk_at(base, i, &real_id, &real, &c))
 			break;
-		slot = base + i;
-		real_id = bpf_map_lookup_elem(&lb_sched, &slot);
-		if (!real_id)
-			break;
-		real = bpf_map_lookup_elem(&lb_reals, real_id);
-		c = bpf_map_lookup_elem(&lb_conns, real_id);
-		if (!real || !c || (c->overload != 0 && c->overload == real->overload_epoch))
+		if (!real || !c || conns_overloaded(c, real))
 			continue;
 		weight = real->weight;
 		/* ovf passes over those with more active connections than weight */
@@ -71,7 +82,7 @@ __attribute__((noinline)) long conns_pick(__u32 base, __u32 len, __u32 active_fa
 		weight = (weight - 1) * weighted + 1;	/* lc: 1 for all */
 		if ((__u64)best_overhead * weight <= (__u64)overhead * best_weight)
 			continue;
-		best = *real_id;
+		best = real_id;
 		best_overhead = overhead;
 		best_weight = weight;
 	}
@@ -88,25 +99,19 @@ __attribute__((noinline)) long conns_pick(__u32 base, __u32 len, __u32 active_fa
  */
 __attribute__((noinline)) long weight_walk(__u32 base, __u32 len, __u32 until)
 {
-	__u32 i, slot, *real_id;
+	__u32 i, real_id;
 	struct lb_conns *c;
 	struct lb_real *real;
 	__s64 total = 0;
 
 	for (i = 0; i < LB_SCHED_SLOTS; i++) {
-		if (i >= len)
+		if (i >= len || walk_at(base, i, &real_id, &real, &c))
 			break;
-		slot = base + i;
-		real_id = bpf_map_lookup_elem(&lb_sched, &slot);
-		if (!real_id)
-			break;
-		real = bpf_map_lookup_elem(&lb_reals, real_id);
-		c = bpf_map_lookup_elem(&lb_conns, real_id);
-		if (!real || !c || real->weight == 0 || (c->overload != 0 && c->overload == real->overload_epoch))
+		if (!real || !c || real->weight == 0 || conns_overloaded(c, real))
 			continue;
 		total += real->weight;
 		if (total >= until)
-			return *real_id;
+			return real_id;
 	}
 	return -1 - total;
 }

@@ -127,16 +127,25 @@ def _conns(maps: DirectorMaps, real_id: int, gen: int, svc_id: int) -> tuple[abi
     return None if conns is None else (real, conns)
 
 
+def _count(maps: DirectorMaps, real_id: int, gen: int, svc_id: int, state: int,
+           step: int) -> tuple[abi.Real, abi.Conns] | None:
+    """Add `step` to the count of `state`'s kind (active or inactive) of a current real server."""
+    found = _conns(maps, real_id, gen, svc_id)
+    if found is not None:
+        _real, conns = found
+        if state == FlowState.ESTABLISHED:
+            conns.active = (conns.active + step) & U32_MAX
+        else:
+            conns.inactive = (conns.inactive + step) & U32_MAX
+    return found
+
+
 def conns_bind(maps: DirectorMaps, real_id: int, gen: int, svc_id: int, state: int) -> None:
     """A new connection, or one taken over, of the real server's (ip_vs_bind_dest)."""
-    found = _conns(maps, real_id, gen, svc_id)
+    found = _count(maps, real_id, gen, svc_id, state, 1)
     if found is None:
         return
     real, conns = found
-    if state == FlowState.ESTABLISHED:
-        conns.active = (conns.active + 1) & U32_MAX
-    else:
-        conns.inactive = (conns.inactive + 1) & U32_MAX
     if real.u_threshold and (conns.active + conns.inactive) & U32_MAX >= real.u_threshold:
         conns.overload = real.overload_epoch
     maps.conns.put(U32(real_id), conns)
@@ -144,14 +153,10 @@ def conns_bind(maps: DirectorMaps, real_id: int, gen: int, svc_id: int, state: i
 
 def conns_unbind(maps: DirectorMaps, real_id: int, gen: int, svc_id: int, state: int) -> None:
     """A connection that leaves the real server's counts (ip_vs_unbind_dest)."""
-    found = _conns(maps, real_id, gen, svc_id)
+    found = _count(maps, real_id, gen, svc_id, state, -1)
     if found is None:
         return
     real, conns = found
-    if state == FlowState.ESTABLISHED:
-        conns.active = (conns.active - 1) & U32_MAX
-    else:
-        conns.inactive = (conns.inactive - 1) & U32_MAX
     total = (conns.active + conns.inactive) & U32_MAX
     if real.l_threshold:
         if total < real.l_threshold:
