@@ -90,13 +90,14 @@ def static_fib(lb0: int, lb1: int) -> StaticFib:
 @st.composite
 def configs(draw: st.DrawFn) -> Config:
     config: dict[ServiceKey, VirtualService] = {}
-    for vip, port, udp in draw(st.lists(st.tuples(st.sampled_from(VIPS), st.sampled_from(PORTS),
+    for vip, port, udp in draw(st.lists(st.tuples(st.sampled_from(VIPS), st.sampled_from(PORTS + [0]),
                                                   st.booleans()), max_size=4, unique=True)):
         key = ServiceKey(Protocol.UDP if udp else Protocol.TCP, ipaddress.IPv4Address(vip), port)
         addrs = draw(st.lists(st.sampled_from(REALS), max_size=4, unique=True))
         reals = tuple(RealServer(ipaddress.IPv4Address(a), port, draw(st.sampled_from([0, 1, 1, 2, 3, 5])),
                                  FwdMethod.TUNNEL, *draw(THRESHOLDS)) for a in addrs)
-        persistence = draw(st.sampled_from([None, None, 60, 300]))
+        # port 0: every port of the VIP, for persistent services only (ipvsadm's rule)
+        persistence = draw(st.sampled_from([60, 300] if port == 0 else [None, None, 60, 300]))
         flags = draw(st.sampled_from([0, 0, SvcFlag.SCHED1, SvcFlag.SCHED2, SvcFlag.SCHED1 | SvcFlag.SCHED2]))
         netmask = ipaddress.IPv4Address(draw(st.sampled_from(NETMASKS)))
         config[key] = VirtualService(key, draw(st.sampled_from(COMPARABLE)), persistence, reals, flags,
@@ -310,7 +311,7 @@ def _service_of(frame: bytes, config: Config) -> VirtualService | None:
         return None
     key = ServiceKey(Protocol(frame[23]), ipaddress.IPv4Address(frame[30:34]),
                      int.from_bytes(frame[l4 + 2:l4 + 4], "big"))
-    return config.get(key)
+    return config.get(key) or config.get(ServiceKey(key.protocol, key.address, 0))
 
 
 def timestamped(before: dict[bytes, bytes], after: dict[bytes, bytes]) -> dict[bytes, tuple[bytes, bool]]:
@@ -351,6 +352,8 @@ def test_xdp_and_reference_pipeline_agree(twins: Twins) -> None:
                 service = _service_of(frame, config)
                 if service is not None and action in (Action.TX, Action.REDIRECT):
                     seen[f"forwarded by {service.scheduler.label}"] += 1
+                    if service.key.port == 0:
+                        seen["forwarded by a port-0 service"] += 1
                 changed = "changed" if out != frame else "unchanged"
                 seen[f"{action.name} {verdict.reason.name if verdict.reason else changed}"] += 1
             after_k, after_r = twins.snapshot(twins.kernel), twins.snapshot(twins.reference)
@@ -365,7 +368,8 @@ def test_xdp_and_reference_pipeline_agree(twins: Twins) -> None:
     agree()
     expected = {"TX changed", "REDIRECT changed", "PASS unchanged", "PASS changed", "DROP BAD_IP_HEADER",
                 "DROP BAD_IP_CHECKSUM", "DROP FRAGMENT", "DROP BAD_L4_HEADER", "DROP TTL_EXCEEDED",
-                "DROP NO_REAL_SERVER", "DROP NO_ROUTE", "sweeps", "flows expired by sweeps"}
+                "DROP NO_REAL_SERVER", "DROP NO_ROUTE", "sweeps", "flows expired by sweeps",
+                "forwarded by a port-0 service"}
     expected |= {f"forwarded by {scheduler.label}" for scheduler in COMPARABLE}
     if EXAMPLES >= 5000:
         expected |= {"TX FRAG_NEEDED", "DROP BAD_IP_CHECKSUM", "DROP FLOW_BUSY"}

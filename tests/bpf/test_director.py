@@ -260,6 +260,18 @@ def test_persistent_service_keeps_a_client_on_one_real_server(director: Director
     assert Ether(director.run(client_frame(sport=9200))[1])[IP].dst == held
 
 
+def test_a_persistent_port_0_service_takes_every_port_of_its_vip(director: Director) -> None:
+    key = director.add_service(port=0, reals=((REAL1, 1), (REAL2, 1)))
+    director.apply({key: dataclasses.replace(director.dataplane.read()[key], persistence_timeout=300)})
+    picks = {Ether(director.run(client_frame(sport=9300 + i, dport=port))[1])[IP].dst
+             for i, port in enumerate([80, 443, 22, 8080])}
+    assert len(picks) == 1  # one template for the client, whatever the port
+    director.add_service(port=443, reals=((REAL1, 1),))  # a service of its own port comes first
+    action, out = director.run(client_frame(sport=9400, dport=443))
+    assert action == Action.TX and Ether(out)[IP].dst == REAL1
+    assert director.run(client_frame(sport=9401, dport=22, dst="10.2.2.9"))[0] == Action.PASS
+
+
 def test_too_big_with_df_gets_icmp_fragmentation_needed_from_the_vip(director: Director) -> None:
     director.add_service(reals=(("10.6.6.6", 1),))
     frame = client_frame(flags="PA", payload=b"x" * 960)  # 1000-byte IP packet: 1020 once encapsulated

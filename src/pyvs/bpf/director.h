@@ -228,8 +228,13 @@ static __always_inline int director_process(struct xdp_md *ctx)
 	svc_key.port = ports[1];
 	svc_key.proto = iph->protocol;
 	svc = bpf_map_lookup_elem(&lb_services, &svc_key);
-	if (!svc)
-		return XDP_PASS;
+	if (!svc) {
+		/* a persistent service on port 0 takes every port of its VIP, as in IPVS */
+		svc_key.port = 0;
+		svc = bpf_map_lookup_elem(&lb_services, &svc_key);
+		if (!svc)
+			return XDP_PASS;
+	}
 	if (iph->ttl <= 1)
 		return drop(LB_DROP_TTL_EXCEEDED);
 

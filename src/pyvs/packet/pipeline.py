@@ -805,7 +805,10 @@ def process_director(frame_in: bytes, maps: DirectorMaps, fib: Fib, *, now_ns: i
     sport, dport = struct.unpack_from("=HH", data, frame.l4_off)
 
     # service lookup
-    svc = maps.services.get(abi.SvcKey(addr=int.from_bytes(daddr, sys.byteorder), port=dport, proto=proto))
+    vip = int.from_bytes(daddr, sys.byteorder)
+    svc = maps.services.get(abi.SvcKey(addr=vip, port=dport, proto=proto))
+    if svc is None:  # a persistent service on port 0 takes every port of its VIP, as in IPVS
+        svc = maps.services.get(abi.SvcKey(addr=vip, port=0, proto=proto))
     if svc is None:
         return Verdict(Action.PASS, bytes(data))
     if data[l3 + 8] <= 1:
