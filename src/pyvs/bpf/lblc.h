@@ -140,24 +140,33 @@ static __always_inline void set_erase(struct lb_lblc *en, int at, __u64 now)
  */
 static __always_inline void set_insert(struct lb_lblc *en, __u32 svc_id, __u32 id, __u32 gen, __u64 now)
 {
-	int i;
+	__u32 i, kept = 0;
 
 	for (i = 0; i < LB_LBLC_SET_MAX; i++) {
-		if (i < (int)en->size && en->real_id[i] == id && en->real_gen[i] == gen)
+		if (i < en->size && en->real_id[i] == id && en->real_gen[i] == gen)
 			return;
 	}
-	for (i = LB_LBLC_SET_MAX - 1; i >= 0; i--) {
-		if (i < (int)en->size && !real_current(en->real_id[i], en->real_gen[i], svc_id))
-			set_erase(en, i, now);
+	/* The current members, in order (a loop whose head does not come right after a
+	 * call: 6.1's verifier takes that for a back-edge and refuses the program). */
+	for (i = 0; i < LB_LBLC_SET_MAX; i++) {
+		if (i >= en->size)
+			break;
+		if (real_current(en->real_id[i], en->real_gen[i], svc_id) == NULL)
+			continue;
+		if (kept < LB_LBLC_SET_MAX) {
+			en->real_id[kept] = en->real_id[i];
+			en->real_gen[kept] = en->real_gen[i];
+			kept++;
+		}
 	}
+	/* one place down, the last falling off a full set */
 	for (i = LB_LBLC_SET_MAX - 1; i > 0; i--) {
 		en->real_id[i] = en->real_id[i - 1];
 		en->real_gen[i] = en->real_gen[i - 1];
 	}
 	en->real_id[0] = id;
 	en->real_gen[0] = gen;
-	if (en->size < LB_LBLC_SET_MAX)
-		en->size += 1;
+	en->size = kept < LB_LBLC_SET_MAX ? kept + 1 : LB_LBLC_SET_MAX;
 	en->lastmod_ns = now;
 }
 
