@@ -174,6 +174,20 @@ def test_raising_the_upper_threshold_clears_the_overload_as_ipvs_does(director: 
     assert director.run(client_frame(sport=5402, flags="S"))[0] == Action.TX
 
 
+def test_a_full_flow_table_sends_udp_on_untracked(director: Director) -> None:
+    director.add_service(port=53, udp=True)
+    flows = director.dataplane.maps.flows
+    template = abi.Flow(last_seen_ns=time.monotonic_ns(), state=int(FlowState.UDP), counted=1)
+    keys = [abi.FlowKey(saddr=abi.be32(ipaddress.IPv4Address(f"10.8.{n >> 8}.{n & 255}")),
+                        daddr=abi.be32(ipaddress.IPv4Address(VIP)), sport=abi.be16(1), dport=abi.be16(53),
+                        proto=17) for n in range(flows.max_entries)]
+    flows.put_many(keys, [template] * len(keys))
+    action, out = director.run(client_frame(udp=True, sport=6200, dport=53))
+    assert action == Action.TX and dst(out) == REAL1  # scheduled, as one-packet scheduling would
+    assert flows.get(flow_key(6200, proto=17, dport=53)) is None
+    assert counts(director)[REAL1] == (0, 0) and director.drops()[DropReason.FLOW_TABLE_FULL] == 0
+
+
 def test_a_full_flow_table_drops_new_connections_and_keeps_the_old(director: Director) -> None:
     director.add_service()
     director.run(client_frame(sport=6000, flags="S"))

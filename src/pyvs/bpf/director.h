@@ -121,11 +121,19 @@ static __always_inline struct lb_real *select_flow(struct lb_flow_key *key,
 			rc = flow_take_over(flow, &fresh) ? -EEXIST : 0;
 		else
 			rc = bpf_map_update_elem(&lb_flows, key, &fresh, BPF_NOEXIST);
-		if (rc) {
-			*reason = rc == -EEXIST ? LB_DROP_FLOW_BUSY : LB_DROP_FLOW_TABLE_FULL;
+		if (rc == -EEXIST) {
+			*reason = LB_DROP_FLOW_BUSY;
 			return NULL;
 		}
-		conns_bind(real_id, real->gen, svc->id, fresh.state);
+		/* A full table: a UDP packet goes on as one-packet scheduling would send
+		 * it (not kept, not counted); a TCP connection is refused (its next
+		 * packets would find no flow and could go elsewhere). */
+		if (rc && tcp) {
+			*reason = LB_DROP_FLOW_TABLE_FULL;
+			return NULL;
+		}
+		if (!rc)
+			conns_bind(real_id, real->gen, svc->id, fresh.state);
 	}
 	*new_conn = 1;
 	*real_id_out = real_id;

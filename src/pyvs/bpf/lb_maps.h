@@ -78,7 +78,8 @@ struct {
  * lb_flow_key -> lb_flow: the connection table. A plain hash, not an LRU: an
  * entry leaves only when the sweeper (sweeper.h) or a new connection on its
  * 5-tuple has taken it out of lb_conns, so the counts the schedulers read stay
- * exact; when it is full, new connections are dropped (LB_DROP_FLOW_TABLE_FULL).
+ * exact; when it is full, new TCP connections are dropped (LB_DROP_FLOW_TABLE_FULL)
+ * and UDP packets go on untracked, scheduled one by one.
  */
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);

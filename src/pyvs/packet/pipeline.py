@@ -701,7 +701,11 @@ def select_flow(maps: DirectorMaps, key: abi.FlowKey, svc: abi.Svc, tcp_flags: i
             try:
                 maps.flows.put(key, fresh, BPF_NOEXIST)
             except DataplaneError as exc:
-                return DropReason.FLOW_BUSY if exc.errno == errno.EEXIST else DropReason.FLOW_TABLE_FULL
+                if exc.errno == errno.EEXIST:
+                    return DropReason.FLOW_BUSY
+                if tcp_flags is not None:  # a full table refuses TCP; UDP goes on untracked
+                    return DropReason.FLOW_TABLE_FULL
+                return real, real_id, 1
         conns_bind(maps, real_id, real.gen, svc.id, state)
     return real, real_id, 1
 
