@@ -17,7 +17,7 @@ import ipaddress
 import socket
 import struct
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 
 from pyvs.model.enums import (
     FLOW_STATES,
@@ -114,9 +114,13 @@ def real_current(maps: DirectorMaps, real_id: int, gen: int, svc_id: int) -> abi
     return real
 
 
+def conns_overloaded(conns: abi.Conns, real: abi.Real) -> bool:
+    return bool(conns.overload != 0 and conns.overload == real.overload_epoch)
+
+
 def real_overloaded(maps: DirectorMaps, real_id: int, real: abi.Real) -> bool:
     conns = maps.conns.get(U32(real_id))
-    return conns is not None and conns.overload != 0 and conns.overload == real.overload_epoch
+    return conns is not None and conns_overloaded(conns, real)
 
 
 def _conns(maps: DirectorMaps, real_id: int, gen: int, svc_id: int) -> tuple[abi.Real, abi.Conns] | None:
@@ -424,21 +428,26 @@ CONNS_HOW: dict[int, tuple[int, bool, bool, bool, bool, bool]] = {
 }
 
 
+def walk(maps: DirectorMaps, svc: abi.Svc) -> Iterator[tuple[int, abi.Real | None, abi.Conns | None]]:
+    """The service's live bank, position by position (walk_at() in walks.h): each real
+    server's id, entry and counts, up to the end of the bank."""
+    base = (svc.id * 2 + (svc.bank & 1)) * SCHED_SLOTS
+    for i in range(svc.sched_len):
+        real_id = maps.sched.get(U32((base + i) & U32_MAX))
+        if real_id is None:
+            return
+        yield int(real_id.value), maps.reals.get(real_id), maps.conns.get(real_id)
+
+
 def conns_pick(maps: DirectorMaps, svc: abi.Svc) -> int:
-    """What a scheduler that reads connection counts picks, as conns_pick() in select.h."""
+    """What a scheduler that reads connection counts picks, as conns_pick() in walks.h."""
     how = CONNS_HOW.get(svc.sched)
     if how is None or svc.sched_len > SCHED_SLOTS:
         return -1
     active_factor, inactive, plus_one, weighted, ovf, nq = how
-    base = (svc.id * 2 + (svc.bank & 1)) * SCHED_SLOTS
     best, best_overhead, best_weight = -1, 1, 0
-    for i in range(svc.sched_len):
-        real_id = maps.sched.get(U32((base + i) & U32_MAX))
-        if real_id is None:
-            break
-        real = maps.reals.get(real_id)
-        conns = maps.conns.get(real_id)
-        if real is None or conns is None or (conns.overload != 0 and conns.overload == real.overload_epoch):
+    for real_id, real, conns in walk(maps, svc):
+        if real is None or conns is None or conns_overloaded(conns, real):
             continue
         weight = real.weight
         if weight == 0 or (ovf and conns.active > weight):
@@ -450,32 +459,25 @@ def conns_pick(maps: DirectorMaps, svc: abi.Svc) -> int:
             weight = 1
         if best_overhead * weight <= overhead * best_weight:
             continue
-        best, best_overhead, best_weight = int(real_id.value), overhead, weight
+        best, best_overhead, best_weight = real_id, overhead, weight
     return best
 
 
 def weight_walk(maps: DirectorMaps, svc: abi.Svc, until: int) -> int:
     """The first available real server whose running total of weights reaches `until`,
-    else -1 - the total (weight_walk() in select.h)."""
-    base = (svc.id * 2 + (svc.bank & 1)) * SCHED_SLOTS
+    else -1 - the total (weight_walk() in walks.h)."""
     total = 0
-    for i in range(svc.sched_len):
-        real_id = maps.sched.get(U32((base + i) & U32_MAX))
-        if real_id is None:
-            break
-        real = maps.reals.get(real_id)
-        conns = maps.conns.get(real_id)
-        if real is None or conns is None or real.weight == 0 or (
-                conns.overload != 0 and conns.overload == real.overload_epoch):
+    for real_id, real, conns in walk(maps, svc):
+        if real is None or conns is None or real.weight == 0 or conns_overloaded(conns, real):
             continue
         total += real.weight
         if total >= until:
-            return int(real_id.value)
+            return real_id
     return -1 - total
 
 
 def twos_pick(maps: DirectorMaps, svc: abi.Svc, r1: int, r2: int) -> int:
-    """ip_vs_twos_schedule() with the random numbers r1 and r2 (twos_pick() in select.h)."""
+    """ip_vs_twos_schedule() with the random numbers r1 and r2 (twos_pick() in walks.h)."""
     total = -1 - weight_walk(maps, svc, U32_MAX)
     if total <= 0:
         return -1
@@ -503,15 +505,8 @@ def _signed(value: int) -> int:
 
 def half_idle(maps: DirectorMaps, svc: abi.Svc) -> bool:
     """Some real server of the service has fewer active connections than half its weight."""
-    base = (svc.id * 2 + (svc.bank & 1)) * SCHED_SLOTS
-    for i in range(svc.sched_len):
-        real_id = maps.sched.get(U32((base + i) & U32_MAX))
-        if real_id is None:
-            break
-        real, conns = maps.reals.get(real_id), maps.conns.get(real_id)
-        if real is not None and conns is not None and conns.active * 2 < real.weight:
-            return True
-    return False
+    return any(real is not None and conns is not None and conns.active * 2 < real.weight
+               for _id, real, conns in walk(maps, svc))
 
 
 def lblc_overloaded(maps: DirectorMaps, svc: abi.Svc, real_id: int, real: abi.Real) -> bool:

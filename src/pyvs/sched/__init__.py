@@ -10,7 +10,7 @@ Each scheduler is one of these kinds, by what the data path needs of it:
   with their caches in lb_lblc): the real servers
   in kernel list order, which the data path walks for every new connection,
   reading each one's weight and its counts in lb_conns (conns_pick() in
-  bpf/select.h), as the kernel's ip_vs_<name>_schedule() walks its list.
+  bpf/walks.h; lblc and lblcr in bpf/lblc.h), as the kernel's ip_vs_<name>_schedule() walks its list.
 
 Each fills one bank of lb_sched with real server indices (`slots`); only the
 sequences carry state from one change to the next (`state_at`, `resume`).
