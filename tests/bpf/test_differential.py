@@ -152,9 +152,9 @@ Target = tuple[str, int, int]  # (VIP, port, IP protocol) that frames aim at
 
 
 @st.composite
-def frames(draw: st.DrawFn, targets: list[Target]) -> bytes:
-    """A frame, well-formed and aimed at a configured service more often than not,
-    or with one thing wrong with it."""
+def frames(draw: st.DrawFn, targets: list[Target], flows: tuple[FlowSeed, ...] = ()) -> bytes:
+    """A frame, well-formed and aimed at a configured service more often than not (now and
+    then on the 5-tuple of a seeded flow), or with one thing wrong with it."""
     kind = draw(st.sampled_from(["ipv4"] * 12 + ["random", "other-ethertype"]))
     eth = mac(DIRECTOR_MAC) + mac(ROUTER_MAC)
     if kind == "random":
@@ -162,7 +162,11 @@ def frames(draw: st.DrawFn, targets: list[Target]) -> bytes:
     if kind == "other-ethertype":
         ethertype = draw(st.sampled_from([b"\x08\x06", b"\x86\xdd", b"\x88\xcc"]))
         return eth + ethertype + draw(st.binary(max_size=60))
-    if targets and draw(st.integers(0, 3)):
+    client, sport = draw(st.sampled_from(CLIENTS)), draw(st.sampled_from([1000, 1001, 40000]))
+    if flows and not draw(st.integers(0, 4)):
+        flow = draw(st.sampled_from(flows))
+        vip, dport, proto, client, sport = flow.vip, flow.dport, flow.proto, flow.client, flow.sport
+    elif targets and draw(st.integers(0, 3)):
         vip, dport, proto = draw(st.sampled_from(targets))
     else:
         vip, dport = draw(st.sampled_from(VIPS + ["10.2.2.9"])), draw(st.sampled_from(PORTS))
@@ -174,7 +178,6 @@ def frames(draw: st.DrawFn, targets: list[Target]) -> bytes:
     vlan = fault == "vlan"
     l2 = eth + (b"\x81\x00" + struct.pack("!H", draw(st.integers(0, 4095))) if vlan else b"") + b"\x08\x00"
     options = b"\x01\x01\x01\x00" if fault == "options" else b""
-    sport = draw(st.sampled_from([1000, 1001, 40000]))
     payload = bytes(draw(st.sampled_from([940, 941, 1200, 1460])) if fault == "big"
                     else draw(st.sampled_from([0, 0, 10, 100])))
     if proto == 6:
@@ -196,7 +199,7 @@ def frames(draw: st.DrawFn, targets: list[Target]) -> bytes:
     ttl = {"ttl1": 1, "ttl0": 0}.get(fault or "", draw(st.sampled_from([64, 2, 255])))
     header = struct.pack("!BBHHHBBH4s4s", version_ihl, draw(st.sampled_from([0, 0x28])), tot_len & 0xFFFF,
                          draw(st.integers(0, 0xFFFF)), frag, ttl, proto, 0,
-                         ipaddress.IPv4Address(draw(st.sampled_from(CLIENTS))).packed,
+                         ipaddress.IPv4Address(client).packed,
                          ipaddress.IPv4Address(vip).packed) + options
     csum = checksum(header) ^ (0x0101 if fault == "checksum" else 0)
     header = header[:10] + struct.pack("!H", csum) + header[12:]
@@ -330,7 +333,8 @@ def test_xdp_and_reference_pipeline_agree(twins: Twins) -> None:
     def agree(config: Config, seed: Seed, data: st.DataObject) -> None:
         targets = [(str(k.address), k.port, int(k.protocol)) for k in config]
         # a frame, or None: a sweep of the flow table
-        batch = data.draw(st.lists(st.one_of(frames(targets), frames(targets), frames(targets), st.none()),
+        aimed = frames(targets, tuple(seed.flows))
+        batch = data.draw(st.lists(st.one_of(aimed, aimed, aimed, st.none()),
                                    min_size=FRAMES or 1, max_size=FRAMES or 3))
         twins.reset(config)
         now = time.monotonic_ns()
