@@ -17,7 +17,7 @@ from scapy.layers.inet import IP
 from scapy.layers.l2 import Ether
 
 from pyvs.control import config as cfg
-from pyvs.dataplane import libbpf, xdp
+from pyvs.dataplane import xdp
 from pyvs.model import FwdMethod, RealServer, Scheduler
 from pyvs.model.enums import FLOW_TIMEOUT_S, NSEC_PER_SEC, Action, DropReason, FlowState
 from pyvs.packet import abi
@@ -56,8 +56,7 @@ def age(director: Director, sport: int, seconds: float, *, proto: int = 6, dport
 
 
 def sweep(director: Director) -> abi.Sweeper:
-    rc, _, _ = libbpf.prog_test_run(director.obj.program_fd(xdp.SWEEP_PROGRAM), bytes(xdp.SWEEPER_FRAME))
-    assert Action(rc) == Action.PASS
+    xdp.run_once(director.obj, xdp.SWEEP_PROGRAM, "sweep")
     value = director.dataplane.maps.sweeper.get(U32(0))
     assert value is not None
     return value

@@ -12,7 +12,7 @@ import pytest
 from pyvs.bpf import build
 from pyvs.dataplane import libbpf, pins, xdp
 from pyvs.dataplane.state import read_rates
-from pyvs.model.enums import Action, Scheduler
+from pyvs.model.enums import Scheduler
 from pyvs.model.status import Rates
 from pyvs.packet import abi
 from pyvs.packet.pipeline import estimate_rates
@@ -33,8 +33,7 @@ def estimator(director: Director) -> Iterator[libbpf.BpfObject]:
 
 
 def estimate(obj: libbpf.BpfObject) -> None:
-    rc, _, _ = libbpf.prog_test_run(obj.program_fd(xdp.ESTIMATE_PROGRAM), bytes(xdp.SWEEPER_FRAME))
-    assert Action(rc) == Action.PASS
+    xdp.run_once(obj, xdp.ESTIMATE_PROGRAM, "estimate")
 
 
 def set_counters(maps: DirectorMaps, svc_id: int, real_id: int, conns: int, pkts: int, nbytes: int) -> None:
@@ -83,8 +82,7 @@ def test_the_kernel_and_the_reference_estimate_alike(director: Director, estimat
 
 def test_the_estimator_timer_runs_every_two_seconds_once_started(director: Director,
                                                                  estimator: libbpf.BpfObject) -> None:
-    rc, _, _ = libbpf.prog_test_run(estimator.program_fd(xdp.ESTIMATOR_PROGRAM), bytes(xdp.SWEEPER_FRAME))
-    assert Action(rc) == Action.PASS
+    xdp.run_once(estimator, xdp.ESTIMATOR_PROGRAM, "start the estimator")
     assert director.dataplane.estimating()
     deadline = time.monotonic() + 6
     while time.monotonic() < deadline:

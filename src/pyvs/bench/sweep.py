@@ -76,10 +76,7 @@ def _fill(dataplane: xdp.XdpDataplane, count: int, age_s: int) -> None:
 
 
 def _walk_ms(obj: libbpf.BpfObject) -> float:
-    rc, _, ns = libbpf.prog_test_run(obj.program_fd(xdp.SWEEP_PROGRAM), bytes(xdp.SWEEPER_FRAME))
-    if rc != 2:  # XDP_PASS
-        raise RuntimeError(f"lb_sweep returned {rc}")
-    return ns / 1e6
+    return xdp.run_once(obj, xdp.SWEEP_PROGRAM, "sweep the flow table") / 1e6
 
 
 def _expired(dataplane: xdp.XdpDataplane) -> int:

@@ -94,8 +94,8 @@ class MemoryDataplane:
         return True
 
     def set_timeouts(self, tcp: int, tcp_fin: int, udp: int) -> None:
-        self._timeouts = tuple(new or old for new, old in zip((tcp, tcp_fin, udp), self._timeouts,  # type: ignore[assignment]
-                                                               strict=True))
+        old_tcp, old_fin, old_udp = self._timeouts
+        self._timeouts = (tcp or old_tcp, tcp_fin or old_fin, udp or old_udp)
 
     # -- for tests ---------------------------------------------------------
 

@@ -95,12 +95,20 @@ def open_director_object(pin_dir: Path, *, max_flows: int | None = None,
     return obj
 
 
+def run_once(obj: libbpf.BpfObject, program: str, what: str) -> int:
+    """One BPF_PROG_TEST_RUN of one of the director's never-attached programs (the
+    sweeper's and the estimator's), which answer XDP_PASS when they did `what`;
+    returns the run's duration in ns."""
+    rc, _, ns = libbpf.prog_test_run(obj.program_fd(program), bytes(SWEEPER_FRAME))
+    if rc != Action.PASS:
+        raise DataplaneError(errno.EINVAL, what)
+    return ns
+
+
 def start_sweeper(obj: libbpf.BpfObject) -> None:
     """Arm the timer that expires flows (bpf/sweeper.h): it runs for as long as lb_sweeper
     stays pinned, whatever becomes of this process; arming it again restarts it."""
-    rc, _, _ = libbpf.prog_test_run(obj.program_fd(SWEEPER_PROGRAM), bytes(SWEEPER_FRAME))
-    if rc != Action.PASS:
-        raise DataplaneError(errno.EINVAL, "start the flow sweeper's timer")
+    run_once(obj, SWEEPER_PROGRAM, "start the flow sweeper's timer")
 
 
 def size_like_pins(obj: libbpf.BpfObject, pin_dir: Path) -> None:
@@ -129,9 +137,7 @@ def start_estimator(pin_dir: Path) -> bool:
     with libbpf.BpfObject(build.object_path("estimator_xdp"), pin_root=pin_dir) as obj:
         size_like_pins(obj, pin_dir)
         obj.load()
-        rc, _, _ = libbpf.prog_test_run(obj.program_fd(ESTIMATOR_PROGRAM), bytes(SWEEPER_FRAME))
-    if rc != Action.PASS:
-        raise DataplaneError(errno.EINVAL, "start the rate estimator's timer")
+        run_once(obj, ESTIMATOR_PROGRAM, "start the rate estimator's timer")
     return True
 
 

@@ -219,10 +219,14 @@ def flow_timeout_ns(maps: DirectorMaps, state: int) -> int:
 
 # -- sweeper.h ------------------------------------------------------------------
 
+def _signed(value: int) -> int:
+    """A u64 difference as the C's (__s64) cast reads it."""
+    value &= U64
+    return value - (1 << 64) if value >> 63 else value
+
+
 def flow_expired(maps: DirectorMaps, flow: abi.Flow, now: int) -> bool:
-    idle = int((now - flow.last_seen_ns) & U64)
-    if idle >= 1 << 63:  # seen after `now`
-        return False
+    idle = _signed(now - flow.last_seen_ns)  # negative: seen after `now`, on another CPU
     return idle > 0 and idle > flow_timeout_ns(maps, flow.state)
 
 
@@ -439,9 +443,10 @@ def walk(maps: DirectorMaps, svc: abi.Svc) -> Iterator[tuple[int, abi.Real | Non
         yield int(real_id.value), maps.reals.get(real_id), maps.conns.get(real_id)
 
 
-def conns_pick(maps: DirectorMaps, svc: abi.Svc) -> int:
-    """What a scheduler that reads connection counts picks, as conns_pick() in walks.h."""
-    how = CONNS_HOW.get(svc.sched)
+def conns_pick(maps: DirectorMaps, svc: abi.Svc, sched: int | None = None) -> int:
+    """What a scheduler that reads connection counts (the service's, or `sched`) picks,
+    as conns_pick() in walks.h."""
+    how = CONNS_HOW.get(svc.sched if sched is None else sched)
     if how is None or svc.sched_len > SCHED_SLOTS:
         return -1
     active_factor, inactive, plus_one, weighted, ovf, nq = how
@@ -496,11 +501,6 @@ def twos_pick(maps: DirectorMaps, svc: abi.Svc, r1: int, r2: int) -> int:
 # -- lblc.h ------------------------------------------------------------------------
 
 LBLC_EXPIRATION_NS = 24 * 60 * 60 * NSEC_PER_SEC  # LB_LBLC_EXPIRATION_NS
-
-
-def _signed(value: int) -> int:
-    value &= U64
-    return value - (1 << 64) if value >> 63 else value
 
 
 def half_idle(maps: DirectorMaps, svc: abi.Svc) -> bool:
@@ -622,9 +622,7 @@ def lblc_pick(maps: DirectorMaps, svc: abi.Svc, daddr: int, now: int) -> int:
     picked = lblc_cached(maps, svc, daddr, lblcr, now)
     if picked >= 0:
         return picked
-    wlc = abi.Svc.from_buffer_copy(svc)
-    wlc.sched = Scheduler.WLC
-    picked = conns_pick(maps, wlc)
+    picked = conns_pick(maps, svc, Scheduler.WLC)  # __ip_vs_lblc(r)_schedule() is wlc's
     if picked >= 0:
         lblc_record(maps, svc, daddr, picked, lblcr, now)
     return picked
