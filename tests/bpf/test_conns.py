@@ -316,3 +316,22 @@ def test_each_state_times_out_after_its_timeout(director: Director, flow_state: 
     age(director, 9100, 2)
     assert sweep(director).expired == 1
     assert counts(director)[REAL1] == (0, 0)
+
+
+def test_a_real_server_id_given_out_again_starts_with_no_connections(director: Director) -> None:
+    key = director.add_service(reals=((REAL1, 1), (REAL2, 1)))
+    for sport in (9500, 9501):
+        director.run(client_frame(sport=sport, flags="S"))
+    assert counts(director) == {REAL1: (0, 1), REAL2: (0, 1)}
+    director.delete_real(key, REAL2)
+    director.add_real(key, "10.3.3.5")  # in the next plan: it may take REAL2's id again
+    director.add_real(key, "10.3.3.6")
+    assert counts(director)["10.3.3.5"] == counts(director)["10.3.3.6"] == (0, 0)
+
+
+def test_an_lblc_services_cache_goes_with_it(director: Director) -> None:
+    key = director.add_service(scheduler=Scheduler.LBLC, reals=((REAL1, 1),))
+    director.run(client_frame(sport=9600, flags="S"))
+    assert len(list(director.dataplane.maps.lblc.items())) == 1
+    director.apply(cfg.delete_service(director.dataplane.read(), key))
+    assert list(director.dataplane.maps.lblc.items()) == []

@@ -91,3 +91,16 @@ def test_the_estimator_timer_runs_every_two_seconds_once_started(director: Direc
             break
         time.sleep(0.2)
     assert value is not None and value.ticks >= 2
+
+
+def test_zero_resets_the_estimates_with_the_counters(director: Director, estimator: libbpf.BpfObject) -> None:
+    key = director.add_service(reals=((REAL1, 1),))
+    maps = director.dataplane.maps
+    svc_id = maps.services.get(abi.SvcKey.from_model(key)).id  # type: ignore[union-attr]
+    [real_id] = director.dataplane.real_values
+    set_counters(maps, svc_id, real_id, 1000, 5000, 500_000)
+    estimate(estimator)
+    assert read_rates(maps.svc_rates.get(U32(svc_id))).cps == 125
+    director.dataplane.zero(None)  # ipvsadm -Z: counters and estimates (ip_vs_zero_estimator)
+    assert read_rates(maps.svc_rates.get(U32(svc_id))) == Rates()
+    assert read_rates(maps.real_rates.get(U32(real_id))) == Rates()
