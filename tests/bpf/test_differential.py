@@ -33,13 +33,14 @@ from hypothesis import strategies as st
 
 from pyvs.bpf import build
 from pyvs.control.config import Config
+from pyvs.control.plan import FREE_SVC_ID
 from pyvs.dataplane import libbpf, pins, xdp
 from pyvs.dataplane.libbpf import XdpMd
 from pyvs.dataplane.maps import BpfMap, PerCpuMap, pinned_director_maps
 from pyvs.dataplane.sources import KernelSources
 from pyvs.dataplane.state import MapDataplane
 from pyvs.model import FwdMethod, Protocol, RealServer, Scheduler, ServiceKey, VirtualService
-from pyvs.model.enums import Action, FlowState, SvcFlag
+from pyvs.model.enums import Action, FlowState, Setting, SvcFlag
 from pyvs.packet import abi
 from pyvs.packet.fib import Route, StaticFib
 from pyvs.packet.pipeline import process_decap, process_director, sweep_flows
@@ -58,6 +59,7 @@ PORTS = [80, 53, 443]
 CLIENTS = ["10.1.1.1", "10.1.1.2", "192.0.2.7"]
 NETMASKS = ["255.255.255.255", "255.255.255.0", "255.0.0.0"]  # -M: the first two clients share a /24
 REALS = ["10.3.3.3", "10.3.3.4", "10.4.4.4", "10.5.5.5", "10.6.6.6", "10.7.7.7"]
+IP_IDS = [1, 2, 0x1234]  # few: later fragments meet their datagram's entry
 AGES_S = [0.5, 5, 30, 90, 200, 500, 1000]  # at least 5 s from every timeout (2, 10, 60, 120, 300, 900)
 SET_TIMEOUTS = [0, 0, 20, 45, 150, 400]  # --set values, as far from the ages (0: IPVS's default)
 # twos draws random numbers in the kernel (bpf_get_prandom_u32()) that the reference cannot
@@ -115,14 +117,30 @@ class FlowSeed:
     real_index: int
     state: FlowState
     age_s: float
-    stale_gen: bool
+    stale_gen: int  # 0: its real server's; 1: an older generation; 2: a removed real server's
     counted: int  # 0: another CPU or the sweeper holds the entry
 
 
 flow_seeds = st.builds(
     FlowSeed, st.sampled_from(CLIENTS), st.sampled_from([1000, 1001, 40000]), st.sampled_from(VIPS),
     st.sampled_from(PORTS), st.sampled_from([6, 17]), st.integers(0, 7), st.sampled_from(list(FlowState)),
-    st.sampled_from(AGES_S), st.booleans(), st.sampled_from([1, 1, 1, 1, 1, 0]))
+    st.sampled_from(AGES_S), st.sampled_from([0, 0, 1, 2]), st.sampled_from([1, 1, 1, 1, 1, 0]))
+
+
+@dataclass(frozen=True)
+class FragSeed:
+    """A datagram whose first fragment went to a real server (an lb_frags entry)."""
+
+    client: str
+    vip: str
+    proto: int
+    ip_id: int
+    real_index: int
+    age_s: float
+
+
+frag_seeds = st.builds(FragSeed, st.sampled_from(CLIENTS), st.sampled_from(VIPS), st.sampled_from([6, 17]),
+                       st.sampled_from(IP_IDS), st.integers(0, 7), st.sampled_from([0.5, 5, 40]))
 
 
 @dataclass(frozen=True)
@@ -132,13 +150,16 @@ class Seed:
     flows: list[FlowSeed]
     counts: list[tuple[int, int, bool]]  # per real id in ascending order: active, inactive, overloaded
     timeouts: tuple[int, int, int]
+    settings: tuple[bool, bool]  # lb_settings: generic (skb) mode, drain
+    frags: list[FragSeed]
 
 
 seeds_st = st.builds(
     Seed, st.lists(flow_seeds, max_size=4),
     st.lists(st.tuples(st.integers(0, 3), st.integers(0, 300), st.sampled_from([False, False, True])),
              min_size=MAX_REALS, max_size=MAX_REALS),
-    st.tuples(*[st.sampled_from(SET_TIMEOUTS)] * 3))
+    st.tuples(*[st.sampled_from(SET_TIMEOUTS)] * 3), st.tuples(st.booleans(), st.booleans()),
+    st.lists(frag_seeds, max_size=3))
 
 
 def checksum(header: bytes) -> int:
@@ -155,7 +176,7 @@ Target = tuple[str, int, int]  # (VIP, port, IP protocol) that frames aim at
 def frames(draw: st.DrawFn, targets: list[Target], flows: tuple[FlowSeed, ...] = ()) -> bytes:
     """A frame, well-formed and aimed at a configured service more often than not (now and
     then on the 5-tuple of a seeded flow), or with one thing wrong with it."""
-    kind = draw(st.sampled_from(["ipv4"] * 12 + ["random", "other-ethertype"]))
+    kind = draw(st.sampled_from(["ipv4"] * 12 + ["icmp-error"] * 2 + ["random", "other-ethertype"]))
     eth = mac(DIRECTOR_MAC) + mac(ROUTER_MAC)
     if kind == "random":
         return draw(st.binary(min_size=14, max_size=120))
@@ -171,10 +192,12 @@ def frames(draw: st.DrawFn, targets: list[Target], flows: tuple[FlowSeed, ...] =
     else:
         vip, dport = draw(st.sampled_from(VIPS + ["10.2.2.9"])), draw(st.sampled_from(PORTS))
         proto = draw(st.sampled_from([6, 17, 1, 47]))
+    if kind == "icmp-error":
+        return eth + b"\x08\x00" + icmp_error(draw, vip, dport, proto, client, sport)
     fault = draw(st.sampled_from([None] * 10 + [
         "vlan", "options", "big", "big", "padding", "tot_len+1", "tot_len-1", "tot_len-tiny", "ihl<5",
-        "version", "checksum", "df-off", "mf", "offset", "ttl1", "ttl0", "doff<5", "doff-beyond", "ulen<8",
-        "ulen-beyond", "cut-ip", "cut-l4", "cut-end"]))
+        "version", "checksum", "df-off", "mf", "mf", "offset", "offset", "ttl1", "ttl0", "doff<5",
+        "doff-beyond", "ulen<8", "ulen-beyond", "cut-ip", "cut-l4", "cut-end", "partial", "partial"]))
     vlan = fault == "vlan"
     l2 = eth + (b"\x81\x00" + struct.pack("!H", draw(st.integers(0, 4095))) if vlan else b"") + b"\x08\x00"
     options = b"\x01\x01\x01\x00" if fault == "options" else b""
@@ -186,7 +209,7 @@ def frames(draw: st.DrawFn, targets: list[Target], flows: tuple[FlowSeed, ...] =
         l4 = struct.pack("!HHIIBBHHH", sport, dport, 1, 2, doff << 4, flags, 512, 0, 0)
     elif proto == 17:
         ulen = 8 + len(payload)
-        ulen = {"ulen<8": 4, "ulen-beyond": ulen + 1}.get(fault or "", ulen)
+        ulen = {"ulen<8": 4, "ulen-beyond": ulen + 1, "mf": ulen + 1000}.get(fault or "", ulen)
         l4 = struct.pack("!HHHH", sport, dport, ulen, 0)
     else:
         l4 = bytes(8)
@@ -197,17 +220,40 @@ def frames(draw: st.DrawFn, targets: list[Target], flows: tuple[FlowSeed, ...] =
     frag = {"df-off": 0, "mf": 0x2000, "offset": 0x0010}.get(fault or "", 0x4000)
     version_ihl = {"ihl<5": 0x44, "version": 0x60 | ihl}.get(fault or "", 0x40 | ihl)
     ttl = {"ttl1": 1, "ttl0": 0}.get(fault or "", draw(st.sampled_from([64, 2, 255])))
+    ip_id = draw(st.sampled_from(IP_IDS))
     header = struct.pack("!BBHHHBBH4s4s", version_ihl, draw(st.sampled_from([0, 0x28])), tot_len & 0xFFFF,
-                         draw(st.integers(0, 0xFFFF)), frag, ttl, proto, 0,
+                         ip_id, frag, ttl, proto, 0,
                          ipaddress.IPv4Address(client).packed,
                          ipaddress.IPv4Address(vip).packed) + options
     csum = checksum(header) ^ (0x0101 if fault == "checksum" else 0)
     header = header[:10] + struct.pack("!H", csum) + header[12:]
+    if fault == "partial" and proto in (6, 17):  # a checksum left to offload: the pseudo-header's sum
+        at = 16 if proto == 6 else 6
+        l4 = l4[:at] + struct.pack("!H", 0xFFFF ^ checksum(header[12:20] + struct.pack(
+            "!BBH", 0, proto, len(l4) + len(payload)))) + l4[at + 2:]
     frame = l2 + header + l4 + payload + (bytes(6) if fault == "padding" else b"")
     cut = {"cut-ip": len(l2) + draw(st.integers(0, 19)),
            "cut-l4": len(l2) + len(header) + draw(st.integers(0, len(l4) - 1)),
            "cut-end": len(frame) - 1}.get(fault or "")
     return frame[:cut] if cut is not None and cut >= 14 else frame
+
+
+def icmp_error(draw: st.DrawFn, vip: str, vport: int, proto: int, client: str, cport: int) -> bytes:
+    """An ICMP message to `vip`: mostly an error quoting a reply vip:vport -> client:cport,
+    sometimes an echo request or a cut quote."""
+    icmp_type, code = draw(st.sampled_from([(3, 4), (3, 4), (3, 1), (11, 0), (8, 0), (12, 0)]))
+    quoted_proto = proto if proto in (6, 17) else draw(st.sampled_from([6, 17]))
+    quoted_l4 = struct.pack("!HHI", vport, cport, 7)
+    quoted_ip = struct.pack("!BBHHHBBH4s4s", 0x45, 0, 60, 1, 0x4000, 63, quoted_proto, 0,
+                            ipaddress.IPv4Address(vip).packed, ipaddress.IPv4Address(client).packed)
+    quote = (quoted_ip + quoted_l4)[:draw(st.sampled_from([28, 28, 28, 24, 20]))]
+    body = struct.pack("!BBHHH", icmp_type, code, 0, 0, 1400 if code == 4 else 0) + quote
+    body = body[:2] + struct.pack("!H", checksum(body)) + body[4:]
+    header = struct.pack("!BBHHHBBH4s4s", 0x45, 0, 20 + len(body), 9, 0,
+                         draw(st.sampled_from([64, 1])), 1, 0,
+                         ipaddress.IPv4Address("10.1.1.254").packed, ipaddress.IPv4Address(vip).packed)
+    header = header[:10] + struct.pack("!H", checksum(header)) + header[12:]
+    return header + body
 
 
 # -- the two executions -------------------------------------------------------------
@@ -222,7 +268,7 @@ class Twins:
 
     def reset(self, config: Config) -> None:
         for side in (self.kernel, self.reference):
-            for handle in (side.maps.flows, side.maps.persist, side.maps.lblc):
+            for handle in (side.maps.flows, side.maps.persist, side.maps.lblc, side.maps.frags):
                 for key in list(handle.keys()):
                     handle.delete(key)
             side.maps.conns.zero(range(MAX_REALS))
@@ -233,6 +279,8 @@ class Twins:
     def seed(self, seed: Seed, now: int) -> None:
         for side in (self.kernel, self.reference):
             side.set_timeouts(*seed.timeouts)
+            side.set_setting(Setting.SKB_MODE, seed.settings[0])
+            side.set_setting(Setting.DRAIN, seed.settings[1])
             for real_id, real in sorted(side.real_values.items()):
                 active, inactive, overloaded = seed.counts[real_id % MAX_REALS]
                 flag = real.overload_epoch if overloaded else 0
@@ -240,16 +288,29 @@ class Twins:
             real_ids = sorted(side.real_values)
             if not real_ids:
                 continue
+            for frag in seed.frags:
+                real_id = real_ids[frag.real_index % len(real_ids)]
+                real = side.real_values[real_id]
+                side.maps.frags.put(abi.FragKey(saddr=abi.be32(ipaddress.IPv4Address(frag.client)),
+                                                daddr=abi.be32(ipaddress.IPv4Address(frag.vip)),
+                                                id=abi.be16(frag.ip_id), proto=frag.proto),
+                                    abi.Frag(seen_ns=now - int(frag.age_s * 1e9), real_id=real_id,
+                                             real_gen=real.gen, svc_id=real.svc_id))
             for seed_flow in seed.flows:
                 seed_ = seed_flow
                 real_id = real_ids[seed_.real_index % len(real_ids)]
                 real = side.real_values[real_id]
+                freed = [(i, v) for i, v in side.maps.reals.all_items() if v.gen and v.svc_id == FREE_SVC_ID]
+                if seed_.stale_gen == 2 and freed:  # a flow of a removed real server (its id free)
+                    freed_id, freed_real = freed[seed_.real_index % len(freed)]
+                    real_id, real = freed_id.value, abi.Real.from_buffer_copy(bytes(freed_real))
+                    real.svc_id = side.real_values[real_ids[0]].svc_id
                 key = abi.FlowKey(saddr=abi.be32(ipaddress.IPv4Address(seed_.client)),
                                   daddr=abi.be32(ipaddress.IPv4Address(seed_.vip)),
                                   sport=abi.be16(seed_.sport), dport=abi.be16(seed_.dport), proto=seed_.proto)
                 side.maps.flows.put(key, abi.Flow(
                     last_seen_ns=now - int(seed_.age_s * 1e9), real_id=real_id,
-                    real_gen=real.gen + (7 if seed_.stale_gen else 0), svc_id=real.svc_id,
+                    real_gen=real.gen + (7 if seed_.stale_gen == 1 else 0), svc_id=real.svc_id,
                     state=int(seed_.state), counted=seed_.counted))
 
     def snapshot(self, side: MapDataplane) -> dict[str, object]:
@@ -269,6 +330,8 @@ class Twins:
             "svc_stats": m.svc_stats.sum_all(),
             "real_stats": m.real_stats.sum_all(),
             "drops": m.drops.sum_all(),
+            "icmp": m.icmp.sum_all(),
+            "frags": table(m.frags),
         }
 
     def run_kernel(self, frame: bytes) -> tuple[Action, bytes]:
@@ -358,12 +421,19 @@ def test_xdp_and_reference_pipeline_agree(twins: Twins) -> None:
                     seen[f"forwarded by {service.scheduler.label}"] += 1
                     if service.key.port == 0:
                         seen["forwarded by a port-0 service"] += 1
+                if action in (Action.TX, Action.REDIRECT) and frame[12:14] == b"\x08\x00" and len(frame) > 34:
+                    if frame[23] == 1 and frame[34] != 3 or frame[23] == 1 and frame[35] != 4:
+                        seen["icmp error forwarded"] += 1
+                    elif frame[23] == 1:
+                        seen["icmp fragmentation needed forwarded"] += 1
+                    elif int.from_bytes(frame[20:22], "big") & 0x1FFF:
+                        seen["later fragment followed its first"] += 1
                 changed = "changed" if out != frame else "unchanged"
                 seen[f"{action.name} {verdict.reason.name if verdict.reason else changed}"] += 1
             after_k, after_r = twins.snapshot(twins.kernel), twins.snapshot(twins.reference)
-            for name in ("sched_pos", "svc_stats", "real_stats", "drops", "conns", "sweeper", "lblc"):
+            for name in ("sched_pos", "svc_stats", "real_stats", "drops", "icmp", "conns", "sweeper", "lblc"):
                 assert after_k[name] == after_r[name], (name, frame.hex())
-            for name in ("flows", "persist"):
+            for name in ("flows", "persist", "frags"):
                 kernel_side = timestamped(before_k[name], after_k[name])  # type: ignore[arg-type]
                 reference_side = timestamped(before_r[name], after_r[name])  # type: ignore[arg-type]
                 assert kernel_side == reference_side, (name, frame.hex())
@@ -373,7 +443,9 @@ def test_xdp_and_reference_pipeline_agree(twins: Twins) -> None:
     expected = {"TX changed", "REDIRECT changed", "PASS unchanged", "PASS changed", "DROP BAD_IP_HEADER",
                 "DROP BAD_IP_CHECKSUM", "DROP FRAGMENT", "DROP BAD_L4_HEADER", "DROP TTL_EXCEEDED",
                 "DROP NO_REAL_SERVER", "DROP NO_ROUTE", "sweeps", "flows expired by sweeps",
-                "forwarded by a port-0 service"}
+                "forwarded by a port-0 service", "icmp error forwarded",
+                "icmp fragmentation needed forwarded", "later fragment followed its first",
+                "DROP REAL_SERVER_GONE"}
     expected |= {f"forwarded by {scheduler.label}" for scheduler in COMPARABLE}
     if EXAMPLES >= 5000:
         expected |= {"TX FRAG_NEEDED", "DROP BAD_IP_CHECKSUM", "DROP FLOW_BUSY"}

@@ -13,7 +13,7 @@ from scapy.layers.l2 import Ether
 
 from pyvs.dataplane import libbpf
 from pyvs.dataplane.maps import BpfMap
-from pyvs.model.enums import Action, DropReason, FlowState, Scheduler, SvcFlag
+from pyvs.model.enums import Action, DropReason, FlowState, Scheduler, Setting, SvcFlag
 from pyvs.model.errors import DataplaneError
 from pyvs.packet import abi
 from pyvs.packet.pipeline import mh_pick
@@ -195,9 +195,10 @@ MALFORMED_FOR_VIP = [
     ("truncated-tcp-header", _ip_fix_csum(_corrupt(SYN, 16, b"\x00\x24"))[:50], DropReason.BAD_L4_HEADER),
     ("tcp-doff-below-5", _corrupt(SYN, 46, b"\x40"), DropReason.BAD_L4_HEADER),
     ("tcp-doff-beyond-packet", _corrupt(SYN, 46, b"\xf0"), DropReason.BAD_L4_HEADER),
-    ("first-fragment", bytes(Ether(SYN[:14]) / IP(bytes(client_ip(ip_flags="MF")))), DropReason.FRAGMENT),
-    ("later-fragment", bytes(Ether(SYN[:14]) / IP(src="10.1.1.1", dst="10.2.2.3", proto=6, frag=100)
-                             / (b"x" * 20)), DropReason.FRAGMENT),
+    # a datagram's later fragment whose first fragment never came: nowhere to send it
+    ("later-fragment-without-its-first",
+     bytes(Ether(SYN[:14]) / IP(src="10.1.1.1", dst="10.2.2.3", proto=6, frag=100) / (b"x" * 20)),
+     DropReason.FRAGMENT),
     ("udp-length-below-8", _corrupt(client_frame(udp=True, dport=53), 38, b"\x00\x04"),
      DropReason.BAD_L4_HEADER),
     ("udp-length-beyond-packet", _corrupt(client_frame(udp=True, dport=53), 38, b"\x01\x00"),
@@ -277,7 +278,10 @@ def test_too_big_with_df_gets_icmp_fragmentation_needed_from_the_vip(director: D
     frame = client_frame(flags="PA", payload=b"x" * 960)  # 1000-byte IP packet: 1020 once encapsulated
     action, out = director.run(frame)
     assert action == Action.TX
-    quoted = bytes(Ether(frame)[IP])[:28]
+    forwarded = Ether(frame)[IP]  # as the kernel's icmp_send() quotes it: TTL one less, 576 bytes in all
+    forwarded.ttl -= 1
+    del forwarded.chksum
+    quoted = bytes(forwarded)[:576 - 28]
     expected = bytes(Ether(src=DIRECTOR_MAC, dst=ROUTER_MAC)
                      / IP(src="10.2.2.3", dst="10.1.1.1", tos=0xC0, ttl=64, id=0, flags=0, proto=1)
                      / ICMP(type=3, code=4, nexthopmtu=980) / quoted)
@@ -303,17 +307,31 @@ def test_just_fitting_packet_is_forwarded(director: Director) -> None:
                                src_mac=DIRECTOR_MAC, dst_mac=ROUTER_MAC)
 
 
-def test_flow_of_a_deleted_real_server_never_follows_its_reused_slot(director: Director) -> None:
+def test_packets_of_a_deleted_real_servers_flow_are_dropped_not_rescheduled(director: Director) -> None:
     key = director.add_service(reals=((REAL1, 1), (REAL2, 1)))
     _, out = director.run(client_frame(sport=5555, flags="S"))
     assert Ether(out)[IP].dst == REAL2  # newest first
     director.delete_real(key, REAL2)
     director.add_real(key, "10.3.3.5")
-    _, out = director.run(client_frame(sport=5555, flags="A"))
+    # As IPVS (expire_nodest_conn=0): the connection's packets are dropped, a SYN on it too,
+    # and no other real server (not the new one either) gets them.
+    assert director.run(client_frame(sport=5555, flags="A"))[0] == Action.DROP
+    assert director.run(client_frame(sport=5555, flags="S"))[0] == Action.DROP
+    assert director.drops()[DropReason.REAL_SERVER_GONE] == 2
     [status] = director.dataplane.status()
-    new_real = [r for r in status.reals if str(r.real.address) == "10.3.3.5"][0]
-    # The old flow was scheduled afresh (a new connection), not taken over by the new real's slot.
-    assert new_real.stats.conns == 1
+    assert sum(r.stats.conns for r in status.reals) == 0
+    assert director.run(client_frame(sport=5556, flags="S"))[0] == Action.TX  # new ones go on
+
+
+def test_drained_a_deleted_real_servers_flow_goes_on_to_it(director: Director) -> None:
+    director.dataplane.set_setting(Setting.DRAIN, True)
+    key = director.add_service(reals=((REAL1, 1), (REAL2, 1)))
+    director.run(client_frame(sport=5557, flags="S"))  # to REAL2
+    director.delete_real(key, REAL2)
+    director.add_real(key, "10.3.3.5")
+    assert director.run(client_frame(sport=5557, flags="PA")) == (Action.TX, expected_to(REAL2, sport=5557,
+                                                                                          flags="PA"))
+    assert Ether(director.run(client_frame(sport=5558, flags="S"))[1])[IP].dst != REAL2
 
 
 def test_connection_table_lists_live_flows(director: Director) -> None:

@@ -2,9 +2,11 @@
 /*
  * This file contains the director: what it does with one frame, stage by
  * stage as in pyvs/packet/pipeline.py: parse -> service lookup -> flow
- * lookup -> schedule -> next hop -> encapsulate -> verdict. Anything not for
- * a virtual service passes to the kernel unchanged; malformed frames for a
- * VIP are dropped through drop(), which counts the reason. The entry point is
+ * lookup -> schedule -> next hop -> encapsulate -> verdict (the last three in
+ * forward.h). ICMP errors about a service's flows (icmp_errors.h) and later
+ * fragments (fragments.h) join at next hop. Anything not for a virtual
+ * service passes to the kernel unchanged; malformed frames for a VIP are
+ * dropped through drop(), which counts the reason. The entry point is
  * lb_xdp.bpf.c's; bench_xdp.bpf.c runs the same code behind its wrappers.
  */
 #ifndef LB_DIRECTOR_H
@@ -24,41 +26,9 @@
 #include "lb_maps.h"
 #include "parsing.h"
 #include "select.h"
-#include "encap_ipip.h"
-#include "icmp_frag.h"
-
-#ifndef AF_INET
-#define AF_INET 2
-#endif
-#define EEXIST 17	/* what bpf_map_update_elem() returns, negated, for BPF_NOEXIST on a taken key */
-
-static __always_inline int drop(__u32 reason)
-{
-	__u64 *count = bpf_map_lookup_elem(&lb_drops, &reason);
-
-	if (count)
-		*count += 1;
-	return XDP_DROP;
-}
-
-/* Malformed traffic is dropped when it is addressed to a VIP, passed otherwise. */
-static __always_inline int drop_if_vip(__be32 daddr, __u32 reason)
-{
-	if (bpf_map_lookup_elem(&lb_vip_addrs, &daddr))
-		return drop(reason);
-	return XDP_PASS;
-}
-
-static __always_inline void count(void *stats_map, __u32 id, __u32 bytes, int new_conn)
-{
-	struct lb_counters *c = bpf_map_lookup_elem(stats_map, &id);
-
-	if (!c)
-		return;
-	c->conns += new_conn;
-	c->inpkts += 1;
-	c->inbytes += bytes;
-}
+#include "forward.h"
+#include "icmp_errors.h"
+#include "fragments.h"
 
 /**
  * select_flow() - the real server for this packet: the flow's, or a newly
@@ -82,15 +52,22 @@ static __always_inline struct lb_real *select_flow(struct lb_flow_key *key,
 	__s64 picked;
 	long rc;
 
-	if (flow && flow_is_usable(flow, svc->id, syn_only, now)) {
+	if (flow && flow_is_alive(flow, svc->id, syn_only, now)) {
 		real_id = flow->real_id;
+		real = real_current(real_id, flow->real_gen, svc->id);
+		/* Its real server was removed: IPVS drops the packet and leaves the
+		 * connection to time out; drained, it goes on to that real server. */
+		if (!real && !(setting(LB_SETTING_DRAIN) && (real = real_draining(real_id, flow->real_gen)))) {
+			*reason = LB_DROP_REAL_SERVER_GONE;
+			return NULL;
+		}
 		flow->last_seen_ns = now;
 		if (tcp)
 			flow_set_state(flow, tcp_next_state(flow->state, tcp));
 		persist_lookup(svc, key->saddr & svc->netmask, now);
 		*new_conn = 0;
 		*real_id_out = real_id;
-		return bpf_map_lookup_elem(&lb_reals, &real_id);
+		return real;
 	}
 
 	*reason = LB_DROP_NO_REAL_SERVER;
@@ -141,52 +118,6 @@ static __always_inline struct lb_real *select_flow(struct lb_flow_key *key,
 }
 
 /**
- * lookup_next_hop() - ask the kernel's FIB how to reach @real_addr with an
- * encapsulated packet of @outer_len bytes; fills @fib (MACs and egress
- * interface, or the MTU when too big). The outer source address comes from
- * the real server's entry, not from the lookup (see LB_FIB_LOOKUP_FLAGS).
- * Returns: a BPF_FIB_LKUP_RET_* code, negative on a bad request.
- */
-static __always_inline int lookup_next_hop(struct xdp_md *ctx, struct bpf_fib_lookup *fib,
-					   __be32 real_addr, __u8 tos, __u32 outer_len)
-{
-	fib->family = AF_INET;
-	fib->tos = tos;
-	fib->l4_protocol = IPPROTO_IPIP;
-	fib->tot_len = outer_len;
-	fib->ipv4_dst = real_addr;
-	fib->ifindex = ctx->ingress_ifindex;
-	return bpf_fib_lookup(ctx, fib, sizeof(*fib), LB_FIB_LOOKUP_FLAGS);
-}
-
-/**
- * send_encapsulated() - finish the outer header (source @saddr) and hand the
- * frame on.
- * Returns: XDP_TX or a redirect toward the next hop; XDP_PASS when the kernel
- * must resolve the neighbour or fragment the outer packet.
- */
-static __always_inline int send_encapsulated(struct xdp_md *ctx, const struct bpf_fib_lookup *fib,
-					     int fib_rc, __u32 l2_len, __be32 saddr)
-{
-	void *data = (void *)(long)ctx->data;
-	void *data_end = (void *)(long)ctx->data_end;
-	struct ethhdr *eth = data;
-	struct iphdr *outer = ipv4_at(data, data_end, l2_len);
-
-	if (!outer || (void *)(eth + 1) > data_end)
-		return drop(LB_DROP_NO_HEADROOM);
-	outer->saddr = saddr;
-	ipv4_set_checksum(outer);
-	if (fib_rc != BPF_FIB_LKUP_RET_SUCCESS)
-		return XDP_PASS;
-	__builtin_memcpy(eth->h_dest, fib->dmac, ETH_ALEN);
-	__builtin_memcpy(eth->h_source, fib->smac, ETH_ALEN);
-	if (fib->ifindex == ctx->ingress_ifindex)
-		return XDP_TX;
-	return bpf_redirect(fib->ifindex, 0);
-}
-
-/**
  * director_process() - one frame through the director (lb_xdp.bpf.c's entry
  * point; the benchmark wrappers in bench_xdp.bpf.c call it too).
  * Returns: the XDP action.
@@ -203,10 +134,8 @@ static __always_inline int director_process(struct xdp_md *ctx)
 	struct lb_svc *svc;
 	struct lb_real *real;
 	__u16 *ports;
-	__u32 real_id = 0, bytes, reason = LB_DROP_NO_REAL_SERVER;
-	struct bpf_fib_lookup fib = {};
-	int rc, fib_rc, new_conn = 0;
-	__be32 real_addr, saddr;
+	__u32 real_id = 0, reason = LB_DROP_NO_REAL_SERVER;
+	int rc, new_conn = 0;
 
 	/* parse */
 	if (parse_eth(data, data_end, &frame))
@@ -214,6 +143,8 @@ static __always_inline int director_process(struct xdp_md *ctx)
 	iph = ipv4_at(data, data_end, frame.l3_off);
 	if (!iph)
 		return XDP_PASS;
+	if (iph->protocol == IPPROTO_ICMP)
+		return icmp_error_to_vip(ctx);
 	if (iph->protocol != IPPROTO_TCP && iph->protocol != IPPROTO_UDP)
 		return XDP_PASS;
 	rc = check_ipv4(data, data_end, frame.l3_off, &frame);
@@ -221,9 +152,10 @@ static __always_inline int director_process(struct xdp_md *ctx)
 		return drop_if_vip(iph->daddr, LB_DROP_BAD_IP_CHECKSUM);
 	if (rc)
 		return drop_if_vip(iph->daddr, LB_DROP_BAD_IP_HEADER);
-	if (ipv4_is_fragment(iph))
-		return drop_if_vip(iph->daddr, LB_DROP_FRAGMENT);
-	if (l4_check(data, data_end, iph->protocol, &frame))
+	if (iph->frag_off & bpf_htons(IP_OFFSET))
+		return fragment_to_vip(ctx);
+	/* (no variable says "first fragment": the verifier would walk the rest twice) */
+	if (l4_check(data, data_end, iph->protocol, &frame, ipv4_is_fragment(iph)))
 		return drop_if_vip(iph->daddr, LB_DROP_BAD_L4_HEADER);
 	if (frame.l4_off > 78)
 		return XDP_PASS;
@@ -260,31 +192,18 @@ static __always_inline int director_process(struct xdp_md *ctx)
 	real = select_flow(&flow_key, &svc_key, svc, tcp, &real_id, &new_conn, &reason);
 	if (!real)
 		return drop(reason);
-	real_addr = real->addr;
-	saddr = real->saddr;
-	bytes = frame.l3_len;
-	count(&lb_svc_stats, svc->id, bytes, new_conn);
-	count(&lb_real_stats, real_id, bytes, new_conn);
-
-	/* next hop: forward, let the kernel finish, or tell the client to send less */
-	fib_rc = lookup_next_hop(ctx, &fib, real_addr, iph->tos, frame.l3_len + sizeof(struct iphdr));
-	if (fib_rc == BPF_FIB_LKUP_RET_FRAG_NEEDED && (iph->frag_off & bpf_htons(IP_DF))) {
-		drop(LB_DROP_FRAG_NEEDED);
-		if (reply_frag_needed(ctx, &frame, fib.mtu_result))
-			return XDP_DROP;
-		return XDP_TX;
+	count(&lb_svc_stats, svc->id, frame.l3_len, new_conn);
+	count(&lb_real_stats, real_id, frame.l3_len, new_conn);
+	data = (void *)(long)ctx->data;
+	data_end = (void *)(long)ctx->data_end;
+	iph = ipv4_at(data, data_end, frame.l3_off);
+	if (!iph)
+		return drop(LB_DROP_BAD_IP_HEADER);
+	if (ipv4_is_fragment(iph)) {
+		frag_record(iph, svc->id, real_id, real->gen);
+		return forward_to_real(ctx, frame_pack(&frame), real->addr, real->saddr, LB_FWD_REPLY);
 	}
-	if ((fib_rc != BPF_FIB_LKUP_RET_SUCCESS && fib_rc != BPF_FIB_LKUP_RET_NO_NEIGH &&
-	     fib_rc != BPF_FIB_LKUP_RET_FRAG_NEEDED) || !saddr)
-		return drop(LB_DROP_NO_ROUTE);
-
-	/* encapsulate, verdict */
-	if (trim_frame(ctx, frame.l3_off + frame.l3_len))
-		return drop(LB_DROP_NO_HEADROOM);
-	rc = encap_ipip4(ctx, &frame, real_addr);
-	if (rc)
-		return drop(rc);
-	return send_encapsulated(ctx, &fib, fib_rc, frame.l3_off, saddr);
+	return forward_to_real(ctx, frame_pack(&frame), real->addr, real->saddr, LB_FWD_REPLY | LB_FWD_CSUM);
 }
 
 #endif /* LB_DIRECTOR_H */

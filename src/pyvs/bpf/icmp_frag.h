@@ -38,8 +38,14 @@ struct lb_icmp_unreach {
 #define LB_IPTOS_TOS_MASK 0x1e
 #define LB_IPTOS_PREC_INTERNETCONTROL 0xc0
 
+/* An ICMP error and its IP header fit in this many bytes (RFC 1812 4.3.2.3;
+ * the kernel's icmp_send() quotes as much of the packet as fits). */
+#define LB_ICMP_ERROR_MAX 576
+
 /**
- * reply_frag_needed() - turn the frame into the ICMP error, in place.
+ * reply_frag_needed() - turn the frame into the ICMP error, in place, as
+ * IPVS's icmp_send() makes it: it quotes the packet as it would have been
+ * forwarded (TTL one less), as much of it as fits in 576 bytes.
  * @mtu: the route's MTU toward the real server.
  * Returns: 0, or -1 when the frame could not be reshaped.
  */
@@ -47,13 +53,15 @@ static __always_inline int reply_frag_needed(struct xdp_md *ctx, const struct lb
 					     __u16 mtu)
 {
 	__u32 l2_len = frame->l3_off;
-	__u32 quote_len = frame->l4_off - frame->l3_off + 8;
+	__u32 room = LB_ICMP_ERROR_MAX - sizeof(struct iphdr) - sizeof(struct lb_icmp_unreach);
+	__u32 quote_len = frame->l3_len < room ? frame->l3_len : room;
 	__u32 icmp_len = sizeof(struct lb_icmp_unreach) + quote_len;
 	void *data, *data_end;
 	struct ethhdr *eth;
 	struct iphdr *iph, *quoted;
 	struct lb_icmp_unreach *icmp;
 	__u8 mac[ETH_ALEN];
+	long sum;
 
 	if (move_l2_header(ctx, l2_len, -(int)(sizeof(*iph) + sizeof(*icmp))))
 		return -1;
@@ -74,6 +82,7 @@ static __always_inline int reply_frag_needed(struct xdp_md *ctx, const struct lb
 	__builtin_memcpy(eth->h_dest, eth->h_source, ETH_ALEN);
 	__builtin_memcpy(eth->h_source, mac, ETH_ALEN);
 
+	ipv4_decrease_ttl(quoted);
 	iph->version = 4;
 	iph->ihl = sizeof(*iph) / 4;
 	iph->tos = (quoted->tos & LB_IPTOS_TOS_MASK) | LB_IPTOS_PREC_INTERNETCONTROL;
@@ -91,7 +100,13 @@ static __always_inline int reply_frag_needed(struct xdp_md *ctx, const struct lb
 	icmp->checksum = 0;
 	icmp->unused = 0;
 	icmp->mtu = bpf_htons(mtu - sizeof(struct iphdr));
-	icmp->checksum = csum_range(data, data_end, l2_len + sizeof(*iph), icmp_len);
+	sum = csum_packet(ctx, l2_len + sizeof(*iph), icmp_len);
+	data = (void *)(long)ctx->data;
+	data_end = (void *)(long)ctx->data_end;
+	icmp = data + l2_len + sizeof(*iph);
+	if (sum < 0 || l2_len > 18 || (void *)(icmp + 1) > data_end)
+		return -1;
+	icmp->checksum = csum_fold((__u32)sum);
 	return 0;
 }
 

@@ -19,6 +19,11 @@
 #define LB_MAX_FLOWS 262144
 #endif
 #define LB_MAX_DECAP_ADDRS 256
+/* Datagrams in fragments whose first fragment went and whose others may still
+ * come (lb_frags, an LRU: the oldest go first). */
+#define LB_MAX_FRAGS 16384
+/* How long a datagram's later fragments follow its first (Linux's ipfrag_time). */
+#define LB_FRAG_TIMEOUT_S 30
 /* Services with the mh scheduler: each has two tables of LB_MH_TABLE_SIZE
  * real ids in lb_mh (2 x 4093 x 4 bytes). */
 #define LB_MAX_MH_SERVICES 64

@@ -181,6 +181,33 @@ struct {
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } lb_real_stats SEC(".maps");
 
+/* enum lb_setting -> 0 or 1: pyvs's own switches, written at attach. */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__type(key, __u32);
+	__type(value, __u32);
+	__uint(max_entries, LB_SETTING_MAX);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} lb_settings SEC(".maps");
+
+/* (source, destination, protocol, IP id) -> lb_frag: where the fragments of a datagram go. */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__type(key, struct lb_frag_key);
+	__type(value, struct lb_frag);
+	__uint(max_entries, LB_MAX_FRAGS);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} lb_frags SEC(".maps");
+
+/* enum lb_icmp_counter -> per-CPU count of ICMP errors about virtual services' flows. */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__type(key, __u32);
+	__type(value, __u64);
+	__uint(max_entries, LB_ICMP_MAX);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} lb_icmp SEC(".maps");
+
 /* enum lb_drop_reason -> per-CPU count of dropped frames. */
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);

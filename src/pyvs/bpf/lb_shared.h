@@ -89,7 +89,29 @@ enum lb_drop_reason {
 	LB_DROP_FRAG_NEEDED = 9,
 	LB_DROP_FLOW_TABLE_FULL = 10,
 	LB_DROP_FLOW_BUSY = 11,		/* another CPU was replacing this flow's entry at that instant */
-	LB_DROP_MAX = 12,
+	LB_DROP_REAL_SERVER_GONE = 12,	/* a packet of a connection whose real server was removed
+					 * (IPVS drops them too; see LB_SETTING_DRAIN) */
+	LB_DROP_MAX = 13,
+};
+
+/* pyvs's own switches: index into lb_settings, each 0 (off, the default) or 1. */
+enum lb_setting {
+	/* The program runs in generic (skb) mode: the kernel still finishes the
+	 * checksums a local sender left to offload, so the program must not. */
+	LB_SETTING_SKB_MODE = 0,
+	/* Packets of connections whose real server was removed keep going to it
+	 * until the connection ends or times out, instead of being dropped. */
+	LB_SETTING_DRAIN = 1,
+	LB_SETTING_MAX = 2,
+};
+
+/* ICMP errors about a virtual service's flows: index into lb_icmp. */
+enum lb_icmp_counter {
+	LB_ICMP_FWD_UNREACH = 0,	/* destination unreachable (but fragmentation needed), forwarded */
+	LB_ICMP_FWD_FRAG_NEEDED = 1,	/* fragmentation needed, forwarded */
+	LB_ICMP_FWD_TIME_EXCEEDED = 2,	/* time exceeded, forwarded */
+	LB_ICMP_PASSED = 3,		/* no flow and no hash to place it: passed to the kernel */
+	LB_ICMP_MAX = 4,
 };
 
 /* Idle timeouts of flows per state, in seconds (IPVS's defaults). */
@@ -201,6 +223,27 @@ struct lb_flow {
 	__u8 pad[2];
 };
 _Static_assert(sizeof(struct lb_flow) == 24, "lb_flow ABI");
+
+/* Key of lb_frags: the fragments of one IPv4 datagram (RFC 791's identification). */
+struct lb_frag_key {
+	__be32 saddr;
+	__be32 daddr;
+	__be16 id;
+	__u8 proto;
+	__u8 pad;
+};
+_Static_assert(sizeof(struct lb_frag_key) == 12, "lb_frag_key ABI");
+
+/* Value of lb_frags: the real server that the datagram's first fragment went to. */
+struct lb_frag {
+	__u64 seen_ns;		/* when the first fragment went: the later ones follow it
+				 * for LB_FRAG_TIMEOUT_S (Linux's ipfrag_time) */
+	__u32 real_id;
+	__u32 real_gen;
+	__u32 svc_id;
+	__u32 pad;
+};
+_Static_assert(sizeof(struct lb_frag) == 24, "lb_frag ABI");
 
 /*
  * Value of lb_svc_rates and lb_real_rates: IPVS's rate estimator (ip_vs_est.c)

@@ -115,12 +115,12 @@ static __always_inline int ipv4_is_fragment(const struct iphdr *iph)
 /**
  * l4_check() - whether a whole TCP or UDP header lies within the IP packet
  * described by @frame, with consistent length fields (TCP data offset, UDP
- * length).
+ * length; a first fragment's UDP length is the whole datagram's, longer).
  * Returns: 0 when it does; -1 when it is truncated or inconsistent, or when
  * @proto is neither TCP nor UDP.
  */
 static __always_inline int l4_check(void *data, void *data_end, __u8 proto,
-				    const struct lb_frame *frame)
+				    const struct lb_frame *frame, int first_fragment)
 {
 	__u32 l4_len = frame->l3_len - (frame->l4_off - frame->l3_off);
 
@@ -142,7 +142,7 @@ static __always_inline int l4_check(void *data, void *data_end, __u8 proto,
 		if ((void *)(udp + 1) > data_end || l4_len < sizeof(*udp))
 			return -1;
 		ulen = bpf_ntohs(udp->len);
-		if (ulen < sizeof(*udp) || ulen > l4_len)
+		if (ulen < sizeof(*udp) || (ulen > l4_len && !first_fragment))
 			return -1;
 		return 0;
 	}

@@ -57,12 +57,13 @@ static __always_inline __u8 tcp_next_state(__u8 state, const struct tcphdr *tcp)
 }
 
 /*
- * A flow may keep its real server while it is alive, counted and its real
- * server still belongs to the service. A SYN on a closed or closing flow
- * starts a new connection, as IPVS's conn_reuse_mode=1 does.
+ * A flow keeps its real server while it is alive (not timed out) and counted,
+ * in its service. A SYN on a closed or closing flow starts a new connection,
+ * as IPVS's conn_reuse_mode=1 does. Whether its real server is still there is
+ * the caller's question (real_current(), real_draining()).
  */
-static __always_inline int flow_is_usable(const struct lb_flow *flow, __u32 svc_id,
-					  const struct tcphdr *syn_only, __u64 now)
+static __always_inline int flow_is_alive(const struct lb_flow *flow, __u32 svc_id,
+					 const struct tcphdr *syn_only, __u64 now)
 {
 	if (flow->svc_id != svc_id || !flow->counted)
 		return 0;
@@ -70,7 +71,21 @@ static __always_inline int flow_is_usable(const struct lb_flow *flow, __u32 svc_
 		return 0;
 	if (syn_only && (flow->state == LB_FLOW_TIME_WAIT || flow->state == LB_FLOW_CLOSE))
 		return 0;
-	return real_current(flow->real_id, flow->real_gen, svc_id) != NULL;
+	return 1;
+}
+
+/*
+ * The removed real server @id of generation @gen, while the id has not been
+ * given out again: a freed entry keeps the address it had (and its
+ * generation) until then.
+ */
+static __always_inline struct lb_real *real_draining(__u32 id, __u32 gen)
+{
+	struct lb_real *real = bpf_map_lookup_elem(&lb_reals, &id);
+
+	if (!real || real->gen != gen || !real->addr)
+		return NULL;
+	return real;
 }
 
 /**

@@ -2,10 +2,11 @@
 /*
  * This file contains the sweeper: what expires flows, as IPVS's per-connection
  * timers do. Every LB_SWEEP_INTERVAL_NS a BPF timer walks the flow table
- * (bpf_for_each_map_elem) and deletes each flow whose idle timeout has passed
- * or whose real server is no longer the one it was scheduled to, taking it out
- * of lb_conns first: a flow stops counting at most one interval, plus the
- * walk, after it expires. The packet path deletes nothing; it takes over the
+ * (bpf_for_each_map_elem) and deletes each flow whose idle timeout has passed,
+ * taking it out of lb_conns first: a flow stops counting at most one
+ * interval, plus the walk, after it expires. A flow whose real server was
+ * removed stays until then, as an IPVS connection does: its packets are
+ * dropped (or drained, see LB_SETTING_DRAIN) and do not make it younger. The packet path deletes nothing; it takes over the
  * entry of an expired flow when a new connection comes on its 5-tuple.
  *
  * lb_sweep runs one sweep (BPF_PROG_TEST_RUN; `pyvs director attach` and the
@@ -36,7 +37,7 @@ static __always_inline int flow_expired(const struct lb_flow *flow, __u64 now)
 
 static long sweep_flow(void *map, struct lb_flow_key *key, struct lb_flow *flow, struct sweep_ctx *ctx)
 {
-	if (!flow_expired(flow, ctx->now) && real_current(flow->real_id, flow->real_gen, flow->svc_id))
+	if (!flow_expired(flow, ctx->now))
 		return 0;
 	if (flow_release(flow))
 		return 0;	/* a CPU is taking this entry over for a new connection */

@@ -154,25 +154,34 @@ def overload_epoch(held: abi.Real, real: RealServer) -> int:
 
 
 class IdPool:
-    """Free ids, lowest first (what a scan from 0 would find), in O(log n)."""
+    """Free ids, lowest first (what a scan from 0 would find), in O(log n).
 
-    def __init__(self, used: Iterable[int], limit: int, what: str) -> None:
+    With `generation_of` (real server ids): the ids never given out come first, lowest
+    first, and an id given out before comes back only when none is left, the one given
+    out longest ago first (the lowest generation). A removed real server's id keeps its
+    address for its connections to drain to (LB_SETTING_DRAIN), so it is the last reused.
+    """
+
+    def __init__(self, used: Iterable[int], limit: int, what: str,
+                 generation_of: Callable[[int], int] | None = None, given_out: Iterable[int] = ()) -> None:
         taken = set(used)
-        self._next = max(taken, default=-1) + 1
-        self._holes = [i for i in range(self._next) if i not in taken]  # ascending: a valid heap
+        self._generation_of = generation_of or (lambda slot: 0)
+        self._next = max(taken.union(given_out), default=-1) + 1
+        # ascending (generation, id): a valid heap
+        self._holes = sorted((self._generation_of(i), i) for i in range(self._next) if i not in taken)
         self._limit = limit
         self._what = what
 
     def take(self) -> int:
-        if self._holes:
-            return heapq.heappop(self._holes)
+        if self._holes and (self._holes[0][0] == 0 or self._next >= self._limit):
+            return heapq.heappop(self._holes)[1]
         if self._next >= self._limit:
             raise DataplaneError(28, f"too many {self._what}")
         self._next += 1
         return self._next - 1
 
     def give_back(self, slot: int) -> None:
-        heapq.heappush(self._holes, slot)
+        heapq.heappush(self._holes, (self._generation_of(slot), slot))
 
 
 class _Phase(enum.IntEnum):
@@ -207,7 +216,9 @@ class _Planner:
         live_svc_ids = {v.id for v in self.state.services.values()}
         self.svc_ids = IdPool(live_svc_ids, self.state.max_services, "virtual services")
         owned = {i for ids in self.by_svc.values() for i in ids}
-        self.real_ids = IdPool(owned, self.state.max_reals, "real servers")
+        self.real_ids = IdPool(owned, self.state.max_reals, "real servers",
+                               lambda real_id: self.reals[real_id].gen if real_id in self.reals else 0,
+                               given_out=(i for i, r in self.reals.items() if r.gen))
         mh_slots = {v.table for v in self.state.services.values() if v.sched == Scheduler.MH}
         self.mh_slots = IdPool(mh_slots, self.state.max_mh_services, "services with the mh scheduler")
         self._saddrs: dict[int, int] = {}  # by int(address): hashing an IPv4Address is slow
@@ -243,7 +254,11 @@ class _Planner:
         self.reals[real_id] = value
 
     def free_real(self, phase: _Phase, real_id: int) -> None:
-        self.put_real(phase, real_id, abi.Real(svc_id=FREE_SVC_ID, gen=self.reals[real_id].gen))
+        # Its address stays, for connections drained to it (LB_SETTING_DRAIN) until the id
+        # is given out again; its generation says it is not that real server any more.
+        old = self.reals[real_id]
+        self.put_real(phase, real_id, abi.Real(addr=old.addr, port=old.port, fwd=old.fwd, saddr=old.saddr,
+                                               svc_id=FREE_SVC_ID, gen=old.gen))
         # An id a service dropped is freed after the flips: this plan does not give it out
         # again (the next one sees it free). Ids freed before any real server is written are.
         if phase is not _Phase.FREE:

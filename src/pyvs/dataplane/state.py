@@ -27,7 +27,7 @@ from typing import cast
 from pyvs.control.config import Config
 from pyvs.control.plan import Delete, MapState, Put, PutRun, Write, Zero, config_of, plan, timeout_writes
 from pyvs.dataplane.base import sorted_services
-from pyvs.model.enums import NSEC_PER_SEC, FlowState, Protocol, SvcFlag
+from pyvs.model.enums import NSEC_PER_SEC, FlowState, Protocol, Setting, SvcFlag
 from pyvs.model.service import ServiceKey
 from pyvs.model.status import Connection, Counters, Rates, RealStatus, ServiceStatus
 from pyvs.packet import abi
@@ -266,6 +266,18 @@ class MapDataplane:
     def drop_counts(self) -> dict[int, int]:
         return {reason: sum(v.value for v in self.maps.drops.get_all(U32(reason)))
                 for reason in range(self.maps.drops.max_entries)}
+
+    def icmp_counts(self) -> dict[int, int]:
+        """lb_icmp: ICMP errors about services' flows forwarded (per type) or passed."""
+        return {which: sum(v.value for v in self.maps.icmp.get_all(U32(which)))
+                for which in range(self.maps.icmp.max_entries)}
+
+    def settings(self) -> dict[Setting, bool]:
+        """pyvs's own switches (lb_settings)."""
+        return {which: bool(getattr(self.maps.settings.get(U32(which)), "value", 0)) for which in Setting}
+
+    def set_setting(self, which: Setting, on: bool) -> None:
+        self.maps.settings.put(U32(which), U32(int(on)))
 
 
 

@@ -96,6 +96,7 @@ FLOW_TIMEOUT_S = {
     FlowState.UDP: 300,
 }
 NSEC_PER_SEC = 1_000_000_000
+FRAG_TIMEOUT_S = 30  # how long a datagram's later fragments follow its first (LB_FRAG_TIMEOUT_S)
 
 
 class DropReason(enum.IntEnum):
@@ -113,6 +114,23 @@ class DropReason(enum.IntEnum):
     FRAG_NEEDED = 9
     FLOW_TABLE_FULL = 10
     FLOW_BUSY = 11  # another CPU was replacing the flow's entry at that instant
+    REAL_SERVER_GONE = 12  # a packet of a connection whose real server was removed
+
+
+class Setting(enum.IntEnum):
+    """pyvs's own switches: index of lb_settings (lb_setting), each 0 or 1."""
+
+    SKB_MODE = 0  # attached in generic mode: the kernel finishes offloaded checksums
+    DRAIN = 1  # connections of a removed real server go on to it until they end
+
+
+class IcmpCounter(enum.IntEnum):
+    """ICMP errors about virtual services' flows: index of lb_icmp (lb_icmp_counter)."""
+
+    FWD_UNREACH = 0  # destination unreachable other than fragmentation needed, forwarded
+    FWD_FRAG_NEEDED = 1
+    FWD_TIME_EXCEEDED = 2
+    PASSED = 3  # no flow and no hashing scheduler to place it: passed to the kernel
 
 
 class Action(enum.IntEnum):

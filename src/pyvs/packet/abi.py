@@ -120,6 +120,20 @@ class Flow(ctypes.Structure):
     ]
 
 
+class FragKey(ctypes.Structure):
+    """The fragments of one IPv4 datagram (key of lb_frags)."""
+
+    _c_name_ = "lb_frag_key"
+    _fields_ = [("saddr", _u32), ("daddr", _u32), ("id", _u16), ("proto", _u8), ("pad", _u8)]
+
+
+class Frag(ctypes.Structure):
+    """The real server a datagram's first fragment went to (value of lb_frags)."""
+
+    _c_name_ = "lb_frag"
+    _fields_ = [("seen_ns", _u64), ("real_id", _u32), ("real_gen", _u32), ("svc_id", _u32), ("pad", _u32)]
+
+
 class Conns(ctypes.Structure):
     """A real server's connections as IPVS counts them (value of lb_conns)."""
 

@@ -25,6 +25,8 @@ IP_MF = 0x2000
 IP_DF = 0x4000
 IP_OFFSET = 0x1FFF
 MAX_L3_OFF = 78  # L2 (18) + an outer IPv4 header (60): the programs' bound for inner headers
+CSUM_MAX_BYTES = 4096  # csum_packet()'s most bytes (LB_CSUM_MAX_BYTES)...
+CSUM_MAX_OFF = 128  # ...and furthest start (LB_CSUM_MAX_OFF)
 
 
 @dataclass
@@ -87,6 +89,24 @@ def csum_range(data: bytes | bytearray, off: int, length: int) -> int:
     return csum_fold(total)
 
 
+def csum_packet(data: bytes | bytearray, off: int, length: int) -> int:
+    """One's complement sum of `length` bytes at `off`, unfolded (an odd last byte padded with
+    zero); -1 when out of the frame or beyond csum_packet()'s bounds."""
+    if off > CSUM_MAX_OFF or length > CSUM_MAX_BYTES or off + length > len(data):
+        return -1
+    chunk = bytes(data[off:off + length]) + (b"\0" if length % 2 else b"")
+    return sum(int.from_bytes(chunk[i:i + 2], sys.byteorder) for i in range(0, len(chunk), 2))
+
+
+def pseudo_header_sum(data: bytes | bytearray, l3_off: int, l4_len: int) -> int:
+    """The IPv4 pseudo-header's sum, folded, not inverted (what a sender that leaves the
+    checksum to offload writes into the field), as a native-order word."""
+    words = [int.from_bytes(data[l3_off + i:l3_off + i + 2], sys.byteorder) for i in (12, 14, 16, 18)]
+    words.append(int.from_bytes(bytes([0, data[l3_off + 9]]), sys.byteorder))
+    words.append(int.from_bytes((l4_len & 0xFFFF).to_bytes(2, "big"), sys.byteorder))
+    return ~csum_fold(sum(words)) & 0xFFFF
+
+
 def put_csum(data: bytearray, off: int, value: int) -> None:
     """Store a checksum computed by csum_range (native order, as the C stores it)."""
     data[off:off + 2] = value.to_bytes(2, sys.byteorder)
@@ -113,8 +133,9 @@ def ipv4_is_fragment(data: bytes | bytearray, off: int) -> bool:
     return bool(struct.unpack_from("!H", data, off + 6)[0] & (IP_MF | IP_OFFSET))
 
 
-def l4_check(data: bytes | bytearray, proto: int, frame: Frame) -> int:
-    """0 when a whole TCP or UDP header with consistent lengths lies in the packet; -1 otherwise."""
+def l4_check(data: bytes | bytearray, proto: int, frame: Frame, first_fragment: bool = False) -> int:
+    """0 when a whole TCP or UDP header with consistent lengths lies in the packet (a first
+    fragment's UDP length is the whole datagram's); -1 otherwise."""
     l4_len = frame.l3_len - (frame.l4_off - frame.l3_off)
     if frame.l4_off > MAX_L3_OFF:
         return -1
@@ -129,7 +150,7 @@ def l4_check(data: bytes | bytearray, proto: int, frame: Frame) -> int:
         if frame.l4_off + 8 > len(data) or l4_len < 8:
             return -1
         ulen = struct.unpack_from("!H", data, frame.l4_off + 4)[0]
-        if ulen < 8 or ulen > l4_len:
+        if ulen < 8 or (ulen > l4_len and not first_fragment):
             return -1
         return 0
     return -1

@@ -22,12 +22,15 @@ from collections.abc import Callable, Iterator
 from pyvs.model.enums import (
     FLOW_STATES,
     FLOW_TIMEOUT_S,
+    FRAG_TIMEOUT_S,
     NSEC_PER_SEC,
     Action,
     DecapCounter,
     DropReason,
     FlowState,
+    IcmpCounter,
     Scheduler,
+    Setting,
     SvcFlag,
 )
 from pyvs.model.errors import DataplaneError
@@ -36,13 +39,16 @@ from pyvs.packet import fib as fibmod
 from pyvs.packet.fib import Fib, FibResult
 from pyvs.packet.headers import (
     IP_DF,
+    IP_OFFSET,
     IPPROTO_ICMP,
     IPPROTO_IPIP,
     IPPROTO_TCP,
     IPPROTO_UDP,
+    MAX_L3_OFF,
     Frame,
     check_ipv4,
-    csum_range,
+    csum_fold,
+    csum_packet,
     ipv4_at,
     ipv4_decrease_ttl,
     ipv4_is_fragment,
@@ -50,6 +56,7 @@ from pyvs.packet.headers import (
     l4_check,
     move_l2_header,
     parse_eth,
+    pseudo_header_sum,
     put_csum,
     trim_frame,
 )
@@ -66,6 +73,9 @@ RandomU32 = Callable[[], int]  # a source of random 32-bit numbers (bpf_get_pran
 U64 = (1 << 64) - 1
 TCP_FIN, TCP_SYN, TCP_RST, TCP_ACK = 0x01, 0x02, 0x04, 0x10
 ICMP_TTL = 64
+ICMP_DEST_UNREACH, ICMP_FRAG_NEEDED, ICMP_TIME_EXCEEDED = 3, 4, 11
+ICMP_ERROR_MAX = 576  # an ICMP error and its IP header fit in this many bytes (LB_ICMP_ERROR_MAX)
+FWD_REPLY, FWD_CSUM = 1, 2  # forward_to_real()'s flags (enum lb_forward_flag)
 
 
 def add_u64(counters: object, index: int, by: int) -> None:
@@ -78,6 +88,12 @@ def add_u64(counters: object, index: int, by: int) -> None:
 def drop(maps: DirectorMaps, reason: DropReason) -> None:
     """Count a drop (lb_drops[reason] += 1)."""
     add_u64(maps.drops, int(reason), 1)
+
+
+def setting(maps: DirectorMaps, which: Setting) -> int:
+    """One of pyvs's own switches (lb_settings): 0 or 1."""
+    value = maps.settings.get(U32(int(which)))
+    return 0 if value is None else int(value.value)
 
 
 def _verdict_drop(maps: DirectorMaps, data: bytearray, reason: DropReason) -> Verdict:
@@ -232,10 +248,11 @@ def flow_expired(maps: DirectorMaps, flow: abi.Flow, now: int) -> bool:
 
 def sweep_flows(maps: DirectorMaps, now: int) -> int:
     """One walk of the flow table, as the sweeper's timer makes it: flows whose timeout
-    has passed or whose real server went leave the counts and the table. Returns how many."""
+    has passed leave the counts and the table (those of a removed real server too, no
+    sooner). Returns how many."""
     expired = 0
     for key, flow in maps.flows.all_items():
-        if not flow_expired(maps, flow, now) and real_current(maps, flow.real_id, flow.real_gen, flow.svc_id):
+        if not flow_expired(maps, flow, now):
             continue
         if not flow_release(maps, flow):
             continue
@@ -312,14 +329,20 @@ def tcp_next_state(state: int, flags: int) -> int:
     return state
 
 
-def flow_is_usable(maps: DirectorMaps, flow: abi.Flow, svc_id: int, syn_only: bool, now: int) -> bool:
+def flow_is_alive(maps: DirectorMaps, flow: abi.Flow, svc_id: int, syn_only: bool, now: int) -> bool:
     if flow.svc_id != svc_id or not flow.counted:
         return False
     if (now - flow.last_seen_ns) & U64 > flow_timeout_ns(maps, flow.state):
         return False
-    if syn_only and flow.state in (FlowState.TIME_WAIT, FlowState.CLOSE):
-        return False
-    return real_current(maps, flow.real_id, flow.real_gen, svc_id) is not None
+    return not (syn_only and flow.state in (FlowState.TIME_WAIT, FlowState.CLOSE))
+
+
+def real_draining(maps: DirectorMaps, real_id: int, gen: int) -> abi.Real | None:
+    """The removed real server `real_id` of generation `gen`, while its id is not given out again."""
+    real = maps.reals.get(U32(real_id))
+    if real is None or real.gen != gen or not real.addr:
+        return None
+    return real
 
 
 def persist_lookup(maps: DirectorMaps, svc: abi.Svc, client: int, now: int) -> abi.Persist | None:
@@ -660,14 +683,18 @@ def select_flow(maps: DirectorMaps, key: abi.FlowKey, svc: abi.Svc, tcp_flags: i
     flow; or why the packet is dropped."""
     flow = maps.flows.get(key)
     syn_only = tcp_flags is not None and bool(tcp_flags & TCP_SYN) and not tcp_flags & TCP_ACK
-    if flow is not None and flow_is_usable(maps, flow, svc.id, syn_only, now):
+    if flow is not None and flow_is_alive(maps, flow, svc.id, syn_only, now):
+        real = real_current(maps, flow.real_id, flow.real_gen, svc.id)
+        if real is None and setting(maps, Setting.DRAIN):
+            real = real_draining(maps, flow.real_id, flow.real_gen)
+        if real is None:  # its real server was removed: IPVS drops the packet
+            return DropReason.REAL_SERVER_GONE
         flow.last_seen_ns = now
         if tcp_flags is not None:
             flow_set_state(maps, flow, tcp_next_state(flow.state, tcp_flags))
         maps.flows.put(key, flow)
         persist_lookup(maps, svc, key.saddr & svc.netmask, now)
-        real = maps.reals.get(U32(flow.real_id))
-        return (real, flow.real_id, 0) if real is not None else DropReason.NO_REAL_SERVER
+        return real, flow.real_id, 0
 
     tpl = persist_lookup(maps, svc, key.saddr & svc.netmask, now)
     if tpl is not None:
@@ -730,15 +757,17 @@ def encap_ipip4(data: bytearray, frame: Frame, real_addr: bytes) -> bytearray:
     return data
 
 
-def reply_frag_needed(data: bytearray, frame: Frame, mtu: int) -> bytearray:
-    """The frame turned into ICMP "fragmentation needed" to the client, from the VIP."""
+def reply_frag_needed(data: bytearray, frame: Frame, mtu: int) -> bytearray | None:
+    """The frame turned into ICMP "fragmentation needed" to the client, from the VIP, quoting
+    the packet as it would have been forwarded (TTL one less), as much as fits in 576 bytes."""
     l2_len = frame.l3_off
-    quote_len = frame.l4_off - frame.l3_off + 8
+    quote_len = min(frame.l3_len, ICMP_ERROR_MAX - 28)
     icmp_len = 8 + quote_len
     data = move_l2_header(data, l2_len, -28)
     trim_frame(data, l2_len + 20 + icmp_len)
     data[0:6], data[6:12] = data[6:12], data[0:6]
     quoted = l2_len + 28
+    ipv4_decrease_ttl(data, quoted)
     ip = bytearray(20)
     ip[0] = 0x45
     ip[1] = (data[quoted + 1] & 0x1E) | 0xC0
@@ -750,8 +779,12 @@ def reply_frag_needed(data: bytearray, frame: Frame, mtu: int) -> bytearray:
     data[l2_len:l2_len + 20] = ip
     ipv4_set_checksum(data, l2_len)
     icmp = l2_len + 20
-    data[icmp:icmp + 8] = struct.pack("!BBHHH", 3, 4, 0, 0, (mtu - 20) & 0xFFFF)
-    put_csum(data, icmp + 2, csum_range(data, icmp, icmp_len))
+    data[icmp:icmp + 8] = struct.pack("!BBHHH", ICMP_DEST_UNREACH, ICMP_FRAG_NEEDED, 0, 0,
+                                      (mtu - 20) & 0xFFFF)
+    total = csum_packet(data, icmp, icmp_len)
+    if total < 0:
+        return None
+    put_csum(data, icmp + 2, csum_fold(total))
     return data
 
 
@@ -773,6 +806,163 @@ def send_encapsulated(data: bytearray, result: FibResult, l2_len: int, ingress_i
     return Verdict(Action.REDIRECT, bytes(data), ifindex=result.ifindex)
 
 
+# -- forward.h, csum_offload.h ------------------------------------------------------
+
+def offloaded_csum_at(data: bytearray, frame: Frame) -> int:
+    """Where the TCP or UDP checksum field is when it holds only the pseudo-header's sum
+    (left to offload by a sender on the same host); 0 otherwise."""
+    l3 = frame.l3_off
+    at = frame.l4_off + (16 if data[l3 + 9] == IPPROTO_TCP else 6)
+    if at > 128 or at + 2 > len(data):
+        return 0
+    field = int.from_bytes(data[at:at + 2], sys.byteorder)
+    if data[l3 + 9] == IPPROTO_UDP and field == 0:
+        return 0
+    pseudo = pseudo_header_sum(data, l3, frame.l3_len - (frame.l4_off - l3))
+    if field == pseudo or (field in (0, 0xFFFF) and pseudo in (0, 0xFFFF)):
+        return at
+    return 0
+
+
+def finish_offloaded_csum(data: bytearray, frame: Frame, at: int) -> None:
+    total = csum_packet(data, frame.l4_off, frame.l3_len - (frame.l4_off - frame.l3_off))
+    if total < 0:
+        return
+    folded = csum_fold(total)
+    if data[frame.l3_off + 9] == IPPROTO_UDP and folded == 0:
+        folded = 0xFFFF  # UDP's 0 means "no checksum"
+    put_csum(data, at, folded)
+
+
+def forward_to_real(data: bytearray, frame: Frame, real: abi.Real, flags: int, maps: DirectorMaps, fib: Fib,
+                    ingress_ifindex: int) -> Verdict:
+    """The packet encapsulated toward `real`: next hop -> encapsulate -> verdict."""
+    l3 = frame.l3_off
+    real_addr = int(real.addr).to_bytes(4, sys.byteorder)
+    saddr = int(real.saddr).to_bytes(4, sys.byteorder)
+    # next hop: forward, let the kernel finish, or tell the client to send less
+    result = lookup_next_hop(fib, real_addr, frame.l3_len + 20, ingress_ifindex)
+    if result.rc == fibmod.FIB_FRAG_NEEDED and struct.unpack_from("!H", data, l3 + 6)[0] & IP_DF:
+        drop(maps, DropReason.FRAG_NEEDED)
+        reply = reply_frag_needed(data, frame, result.mtu) if flags & FWD_REPLY else None
+        if reply is None:
+            return Verdict(Action.DROP, bytes(data), DropReason.FRAG_NEEDED)
+        return Verdict(Action.TX, bytes(reply), DropReason.FRAG_NEEDED)
+    if result.rc not in (fibmod.FIB_SUCCESS, fibmod.FIB_NO_NEIGH, fibmod.FIB_FRAG_NEEDED) or not real.saddr:
+        return _verdict_drop(maps, data, DropReason.NO_ROUTE)
+
+    # encapsulate, verdict
+    if result.rc == fibmod.FIB_SUCCESS and flags & FWD_CSUM:
+        at = offloaded_csum_at(data, frame)
+        if at and not setting(maps, Setting.SKB_MODE):
+            finish_offloaded_csum(data, frame, at)
+    trim_frame(data, frame.l3_off + frame.l3_len)
+    data = encap_ipip4(data, frame, real_addr)
+    return send_encapsulated(data, result, frame.l3_off, ingress_ifindex, saddr)
+
+
+# -- icmp_errors.h --------------------------------------------------------------------
+
+def icmp_real(maps: DirectorMaps, key: abi.FlowKey, svc: abi.Svc, now: int) -> abi.Real | None:
+    """The real server of the connection an ICMP error quotes: its flow's while alive, else
+    the hashing schedulers' choice."""
+    flow = maps.flows.get(key)
+    if flow is not None and flow_is_alive(maps, flow, svc.id, False, now):
+        real = real_current(maps, flow.real_id, flow.real_gen, svc.id)
+        if real is None and setting(maps, Setting.DRAIN):
+            real = real_draining(maps, flow.real_id, flow.real_gen)
+        return real
+    if svc.sched in (Scheduler.SH, Scheduler.DH):
+        picked = table_pick(maps, svc, key)
+    elif svc.sched == Scheduler.MH:
+        picked = mh_pick(maps, svc, key)
+    else:
+        return None
+    if picked < 0:
+        return None
+    real = maps.reals.get(U32(picked))
+    if real is None or real.svc_id != svc.id or real.gen == 0:
+        return None
+    return real
+
+
+def icmp_error_to_vip(data: bytearray, maps: DirectorMaps, fib: Fib, now: int,
+                      ingress_ifindex: int) -> Verdict:
+    """An ICMP packet: an error about a virtual service's connection goes to its real server."""
+    frame = Frame()
+    parse_eth(data, frame)
+    l3 = frame.l3_off
+    if maps.vip_addrs.get(U32(int.from_bytes(data[l3 + 16:l3 + 20], sys.byteorder))) is None:
+        return Verdict(Action.PASS, bytes(data))
+    rc = check_ipv4(data, l3, frame)
+    if rc == -2:
+        return _verdict_drop(maps, data, DropReason.BAD_IP_CHECKSUM)
+    if rc:
+        return _verdict_drop(maps, data, DropReason.BAD_IP_HEADER)
+    icmp = frame.l4_off
+    quoted = icmp + 8
+    if ipv4_is_fragment(data, l3) or icmp > MAX_L3_OFF or quoted + 20 > len(data):
+        return Verdict(Action.PASS, bytes(data))
+    if data[icmp] == ICMP_DEST_UNREACH:
+        which = IcmpCounter.FWD_FRAG_NEEDED if data[icmp + 1] == ICMP_FRAG_NEEDED else IcmpCounter.FWD_UNREACH
+    elif data[icmp] == ICMP_TIME_EXCEEDED:
+        which = IcmpCounter.FWD_TIME_EXCEEDED
+    else:
+        return Verdict(Action.PASS, bytes(data))
+    proto = data[quoted + 9]
+    if data[quoted] >> 4 != 4 or data[quoted] & 0x0F < 5 or proto not in (IPPROTO_TCP, IPPROTO_UDP):
+        return Verdict(Action.PASS, bytes(data))
+    ports = quoted + (data[quoted] & 0x0F) * 4
+    if ports + 4 > frame.l3_off + frame.l3_len or ports > MAX_L3_OFF + 8 + 60 or ports + 4 > len(data):
+        return Verdict(Action.PASS, bytes(data))
+    sport, dport = struct.unpack_from("=HH", data, ports)
+    vip = int.from_bytes(data[quoted + 12:quoted + 16], sys.byteorder)
+    svc = maps.services.get(abi.SvcKey(addr=vip, port=sport, proto=proto))
+    if svc is None:
+        svc = maps.services.get(abi.SvcKey(addr=vip, port=0, proto=proto))
+    if svc is None:
+        return Verdict(Action.PASS, bytes(data))
+    key = abi.FlowKey(saddr=int.from_bytes(data[quoted + 16:quoted + 20], sys.byteorder), daddr=vip,
+                      sport=dport, dport=sport, proto=proto)
+    real = icmp_real(maps, key, svc, now)
+    if real is None:
+        add_u64(maps.icmp, IcmpCounter.PASSED, 1)
+        return Verdict(Action.PASS, bytes(data))
+    if data[l3 + 8] <= 1:
+        return _verdict_drop(maps, data, DropReason.TTL_EXCEEDED)
+    add_u64(maps.icmp, which, 1)
+    return forward_to_real(data, frame, real, 0, maps, fib, ingress_ifindex)
+
+
+# -- fragments.h ----------------------------------------------------------------------
+
+def frag_key(data: bytearray, l3: int) -> abi.FragKey:
+    return abi.FragKey(saddr=int.from_bytes(data[l3 + 12:l3 + 16], sys.byteorder),
+                       daddr=int.from_bytes(data[l3 + 16:l3 + 20], sys.byteorder),
+                       id=int.from_bytes(data[l3 + 4:l3 + 6], sys.byteorder), proto=data[l3 + 9])
+
+
+def fragment_to_vip(data: bytearray, maps: DirectorMaps, fib: Fib, now: int, ingress_ifindex: int) -> Verdict:
+    """A later fragment, to where its datagram's first fragment went."""
+    frame = Frame()
+    parse_eth(data, frame)
+    l3 = frame.l3_off
+    check_ipv4(data, l3, frame)
+    frag = maps.frags.get(frag_key(data, l3))
+    if frag is None or (now - frag.seen_ns) & U64 > FRAG_TIMEOUT_S * NSEC_PER_SEC:
+        return drop_if_vip(maps, data, bytes(data[l3 + 16:l3 + 20]), DropReason.FRAGMENT)
+    real = real_current(maps, frag.real_id, frag.real_gen, frag.svc_id)
+    if real is None and setting(maps, Setting.DRAIN):
+        real = real_draining(maps, frag.real_id, frag.real_gen)
+    if real is None:
+        return _verdict_drop(maps, data, DropReason.REAL_SERVER_GONE)
+    if data[l3 + 8] <= 1:
+        return _verdict_drop(maps, data, DropReason.TTL_EXCEEDED)
+    count(maps.svc_stats, frag.svc_id, frame.l3_len, 0)
+    count(maps.real_stats, frag.real_id, frame.l3_len, 0)
+    return forward_to_real(data, frame, real, 0, maps, fib, ingress_ifindex)
+
+
 # -- director.h --------------------------------------------------------------------
 
 def process_director(frame_in: bytes, maps: DirectorMaps, fib: Fib, *, now_ns: int,
@@ -788,6 +978,8 @@ def process_director(frame_in: bytes, maps: DirectorMaps, fib: Fib, *, now_ns: i
     l3 = frame.l3_off
     proto = data[l3 + 9]
     daddr = bytes(data[l3 + 16:l3 + 20])
+    if proto == IPPROTO_ICMP:
+        return icmp_error_to_vip(data, maps, fib, now_ns, ingress_ifindex)
     if proto not in (IPPROTO_TCP, IPPROTO_UDP):
         return Verdict(Action.PASS, bytes(data))
     rc = check_ipv4(data, l3, frame)
@@ -795,9 +987,10 @@ def process_director(frame_in: bytes, maps: DirectorMaps, fib: Fib, *, now_ns: i
         return drop_if_vip(maps, data, daddr, DropReason.BAD_IP_CHECKSUM)
     if rc:
         return drop_if_vip(maps, data, daddr, DropReason.BAD_IP_HEADER)
-    if ipv4_is_fragment(data, l3):
-        return drop_if_vip(maps, data, daddr, DropReason.FRAGMENT)
-    if l4_check(data, proto, frame):
+    if struct.unpack_from("!H", data, l3 + 6)[0] & IP_OFFSET:
+        return fragment_to_vip(data, maps, fib, now_ns, ingress_ifindex)
+    first_fragment = ipv4_is_fragment(data, l3)
+    if l4_check(data, proto, frame, first_fragment):
         return drop_if_vip(maps, data, daddr, DropReason.BAD_L4_HEADER)
     sport, dport = struct.unpack_from("=HH", data, frame.l4_off)
 
@@ -819,24 +1012,13 @@ def process_director(frame_in: bytes, maps: DirectorMaps, fib: Fib, *, now_ns: i
     if isinstance(picked, DropReason):
         return _verdict_drop(maps, data, picked)
     real, real_id, new_conn = picked
-    real_addr = int(real.addr).to_bytes(4, sys.byteorder)
-    saddr = int(real.saddr).to_bytes(4, sys.byteorder)
     count(maps.svc_stats, svc.id, frame.l3_len, new_conn)
     count(maps.real_stats, real_id, frame.l3_len, new_conn)
-
-    # next hop: forward, let the kernel finish, or tell the client to send less
-    result = lookup_next_hop(fib, real_addr, frame.l3_len + 20, ingress_ifindex)
-    inner_df = struct.unpack_from("!H", data, l3 + 6)[0] & IP_DF
-    if result.rc == fibmod.FIB_FRAG_NEEDED and inner_df:
-        drop(maps, DropReason.FRAG_NEEDED)
-        return Verdict(Action.TX, bytes(reply_frag_needed(data, frame, result.mtu)), DropReason.FRAG_NEEDED)
-    if result.rc not in (fibmod.FIB_SUCCESS, fibmod.FIB_NO_NEIGH, fibmod.FIB_FRAG_NEEDED) or not real.saddr:
-        return _verdict_drop(maps, data, DropReason.NO_ROUTE)
-
-    # encapsulate, verdict
-    trim_frame(data, frame.l3_off + frame.l3_len)
-    data = encap_ipip4(data, frame, real_addr)
-    return send_encapsulated(data, result, frame.l3_off, ingress_ifindex, saddr)
+    if first_fragment:
+        maps.frags.put(frag_key(data, l3), abi.Frag(seen_ns=now_ns, real_id=real_id, real_gen=real.gen,
+                                                    svc_id=svc.id))
+        return forward_to_real(data, frame, real, FWD_REPLY, maps, fib, ingress_ifindex)
+    return forward_to_real(data, frame, real, FWD_REPLY | FWD_CSUM, maps, fib, ingress_ifindex)
 
 
 # -- decap.h -----------------------------------------------------------------------

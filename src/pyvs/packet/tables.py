@@ -26,7 +26,7 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, fields
 from typing import Any, ClassVar, Generic, Protocol, Self, TypeVar, cast
 
-from pyvs.model.enums import FLOW_STATES, DecapCounter, DropReason
+from pyvs.model.enums import FLOW_STATES, DecapCounter, DropReason, IcmpCounter, Setting
 from pyvs.model.errors import DataplaneError
 from pyvs.packet import abi
 from pyvs.sched import SCHED_SLOTS
@@ -46,6 +46,7 @@ LB_MAX_REALS = 131072
 LB_MAX_FLOWS = 262144
 LB_MAX_DECAP_ADDRS = 256
 LB_MAX_MH_SERVICES = 64
+LB_MAX_FRAGS = 16384
 
 
 class MapHandle(Protocol[K, V]):
@@ -148,6 +149,9 @@ DIRECTOR_MAPS: tuple[MapSpec, ...] = (
     MapSpec("persist", abi.PersistKey, abi.Persist, MapKind.LRU_HASH, _flows),
     MapSpec("svc_stats", U32, abi.Counters, MapKind.PERCPU_ARRAY, _services),
     MapSpec("real_stats", U32, abi.Counters, MapKind.PERCPU_ARRAY, _reals),
+    MapSpec("settings", U32, U32, MapKind.ARRAY, _fixed),
+    MapSpec("frags", abi.FragKey, abi.Frag, MapKind.LRU_HASH, _fixed),
+    MapSpec("icmp", U32, U64, MapKind.PERCPU_ARRAY, _fixed),
     MapSpec("drops", U32, U64, MapKind.PERCPU_ARRAY, _fixed),
 )
 DIRECTOR_PREFIX = "lb_"
@@ -162,6 +166,7 @@ DECAP_PREFIX = "lb_decap_"
 # Entries of the maps whose size does not follow a Capacity (as compiled).
 FIXED_ENTRIES = {"lb_drops": len(DropReason), "lb_mh": LB_MAX_MH_SERVICES * 2 * MH_TABLE_SIZE,
                  "lb_timeouts": FLOW_STATES, "lb_sweeper": 1, "lb_estimator": 1,
+                 "lb_settings": len(Setting), "lb_frags": LB_MAX_FRAGS, "lb_icmp": len(IcmpCounter),
                  "lb_decap_vips": LB_MAX_DECAP_ADDRS,
                  "lb_decap_locals": LB_MAX_DECAP_ADDRS, "lb_decap_stats": len(DecapCounter)}
 
@@ -213,6 +218,9 @@ class DirectorMaps(MapSet):
     persist: MapHandle[abi.PersistKey, abi.Persist]
     svc_stats: PerCpuHandle[ctypes.c_uint32, abi.Counters]
     real_stats: PerCpuHandle[ctypes.c_uint32, abi.Counters]
+    settings: MapHandle[ctypes.c_uint32, ctypes.c_uint32]
+    frags: MapHandle[abi.FragKey, abi.Frag]
+    icmp: PerCpuHandle[ctypes.c_uint32, ctypes.c_uint64]
     drops: PerCpuHandle[ctypes.c_uint32, ctypes.c_uint64]
 
     @classmethod
