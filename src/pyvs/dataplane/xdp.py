@@ -8,6 +8,7 @@ import ctypes
 import enum
 import errno
 import ipaddress
+import os
 import socket
 from collections.abc import Sequence
 from contextlib import suppress
@@ -80,7 +81,7 @@ def _detach(ifname: str) -> None:
 def open_director_object(pin_dir: Path, *, max_flows: int | None = None,
                          max_services: int | None = None, max_reals: int | None = None) -> libbpf.BpfObject:
     """Open and load the director object with its maps pinned in pin_dir (reused if there)."""
-    pin_dir.mkdir(parents=True, exist_ok=True)
+    pins.make(pin_dir)
     obj = libbpf.BpfObject(build.object_path("lb_xdp"), pin_root=pin_dir)
     capacity = Capacity(services=max_services, reals=max_reals, flows=max_flows)
     try:
@@ -142,8 +143,10 @@ def start_estimator(pin_dir: Path) -> bool:
 
 
 def require_director_kernel() -> None:
-    """MissingFeature unless this kernel has all the XDP director needs (probed)."""
+    """MissingFeature unless this kernel has all the XDP director needs (probed);
+    PinDirError if its pin directory is one pyvs refuses (pins.check())."""
     features.require(features.director_needs())
+    pins.check(pins.netns_dir())
 
 
 def attach_director(ifname: str) -> AttachMode:
@@ -186,8 +189,10 @@ def _decap_dir() -> Path:
 
 
 def require_decap_kernel() -> None:
-    """MissingFeature unless this kernel has all the XDP decapsulation needs (probed)."""
+    """MissingFeature unless this kernel has all the XDP decapsulation needs (probed);
+    PinDirError if its pin directory is one pyvs refuses (pins.check())."""
     features.require(features.decap_needs())
+    pins.check(_decap_dir())
 
 
 def attach_decap(ifname: str, vips: Sequence[ipaddress.IPv4Address],
@@ -196,8 +201,7 @@ def attach_decap(ifname: str, vips: Sequence[ipaddress.IPv4Address],
     Call require_decap_kernel() first."""
     ifindex_of(ifname)  # a bad name changes nothing
     pins.ensure_bpffs()
-    directory = _decap_dir()
-    directory.mkdir(parents=True, exist_ok=True)
+    directory = pins.make(_decap_dir())
     with libbpf.BpfObject(build.object_path("decap_xdp"), pin_root=directory) as obj:
         obj.load()
         for name, addrs in (("lb_decap_vips", vips), ("lb_decap_locals", local_addrs)):
@@ -218,6 +222,7 @@ def detach_decap(ifname: str) -> None:
 
 def decap_status(ifname: str) -> DecapStatus | None:
     directory = _decap_dir()
+    pins.check(directory)
     if not (directory / "lb_decap_vips").exists():
         return None
     attached = libbpf.xdp_query_id(ifindex_of(ifname)) != 0
@@ -280,9 +285,11 @@ class XdpDataplane(MapDataplane):
 
     def commit(self, old: Config, new: Config) -> None:
         writes = self.plan(new)  # may refuse the change: then nothing is journalled or written
-        self._journal.parent.mkdir(parents=True, exist_ok=True)
+        self._journal.parent.mkdir(pins.PRIVATE_DIR_MODE, parents=True, exist_ok=True)
         partial = self._journal.with_suffix(".tmp")
-        partial.write_text(journal.dumps(new))
+        partial.unlink(missing_ok=True)  # a killed writer's: made anew, mode 0600
+        with open(os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "w") as out:
+            out.write(journal.dumps(new))
         partial.replace(self._journal)
         apply(writes, self.maps)
         self._journal.unlink()
