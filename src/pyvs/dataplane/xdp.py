@@ -14,22 +14,24 @@ from collections.abc import Sequence
 from contextlib import suppress
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TypeVar
 
 from pyvs.bpf import build
 from pyvs.control import journal
 from pyvs.control.config import Config
 from pyvs.dataplane import features, libbpf, pins
-from pyvs.dataplane.maps import BpfMap, pinned_decap_maps, pinned_director_maps
+from pyvs.dataplane.maps import BpfMap, pinned_counters, pinned_decap_maps, pinned_director_maps
 from pyvs.dataplane.sources import KernelSources
 from pyvs.dataplane.state import MapDataplane, apply
-from pyvs.model.enums import FLOW_TIMEOUT_S, Action
-from pyvs.model.errors import ConfigError, DataplaneError
+from pyvs.model.enums import FLOW_TIMEOUT_S, Action, DecapCounter, DropReason
+from pyvs.model.errors import ConfigError, DataplaneError, LbError
+from pyvs.model.status import DataplaneStats, DirectorCounters
 from pyvs.packet import abi
 from pyvs.packet.tables import DIRECTOR_MAPS, DIRECTOR_PREFIX, Capacity
 
 __all__ = ["FLOW_TIMEOUT_S", "AttachMode", "XdpDataplane", "attach_decap", "attach_director", "decap_status",
-           "detach_decap", "detach_director", "open_director_object", "remove_pins", "require_decap_kernel",
-           "require_director_kernel"]
+           "detach_decap", "detach_director", "open_director_object", "read_stats", "remove_pins",
+           "require_decap_kernel", "require_director_kernel"]
 
 DIRECTOR_PROGRAM = "lb_director"
 SWEEP_PROGRAM = "lb_sweep"  # one sweep of the flow table, run by BPF_PROG_TEST_RUN
@@ -39,6 +41,7 @@ ESTIMATOR_PROGRAM = "lb_estimator_start"  # arms the rate estimator's timer, BPF
 SWEEPER_FRAME = 64  # bytes of the dummy frame these runs take (they do not read it)
 DECAP_PROGRAM = "lb_decap"
 U32 = ctypes.c_uint32
+E = TypeVar("E", bound=enum.IntEnum)
 
 
 def ifindex_of(ifname: str) -> int:
@@ -240,6 +243,35 @@ def remove_pins() -> None:
 
 def director_maps_pinned(directory: Path) -> bool:
     return all((directory / (DIRECTOR_PREFIX + spec.field)).exists() for spec in DIRECTOR_MAPS)
+
+
+def _by(names: type[E], counts: Sequence[int]) -> dict[E, int]:
+    """A counter array's entries by their enum names (those it has)."""
+    return {name: counts[name] for name in names if name < len(counts)}
+
+
+def read_stats(directory: Path | None = None) -> DataplaneStats:
+    """The drop and pressure counters pinned in `directory` (default: this network
+    namespace's), read without changing or creating anything. The director's come
+    from the maps both data planes write (the XDP program and the live Python one);
+    the decapsulation's from its subdirectory, where `pyvs realserver up` pinned them.
+    LbError when neither is pinned there."""
+    directory = directory or pins.netns_dir()
+    pins.check(directory / "decap")  # and every directory above it
+    director = None
+    if director_maps_pinned(directory):
+        drops = pinned_counters(directory, DIRECTOR_PREFIX + "drops")
+        flows = BpfMap.pinned(directory, DIRECTOR_PREFIX + "flows", abi.FlowKey, abi.Flow)
+        try:
+            director = DirectorCounters(_by(DropReason, drops), flows.count(), flows.max_entries)
+        finally:
+            flows.close()
+    counts = pinned_counters(directory / "decap", "lb_decap_stats")
+    decap = _by(DecapCounter, counts) if counts else None
+    if director is None and decap is None:
+        raise LbError(f"no pyvs director or decapsulation in this network namespace ({directory} holds "
+                      "no maps): run `pyvs director attach IFACE` or `pyvs realserver up --decap xdp` first")
+    return DataplaneStats(director, decap)
 
 
 class XdpDataplane(MapDataplane):
