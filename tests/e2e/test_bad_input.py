@@ -140,6 +140,8 @@ CASES = [
     case("-a -t 10.9.9.1:80 -r 10.3.3.6 -g",
          "pyvsadm: forwarding method -g (gatewaying) is not supported yet: pyvs forwards in tunnel mode only (-i)", 2),  # pyvs's own
     case("--bogus", TRY_HELP, 255),
+    Case(["-L", "-n", "\udcff"], "unexpected argument \udcff", 2),  # the byte 0xff, no UTF-8, as it came
+    restore("-A -t 10.9.9.8:80 -s rr\n-A -t 10.9.9.9:80 -s \udcfe\n", "Scheduler or persistence engine not found", 255, 2),
     case("-L -t 10.9.9.1:80 --timeout",
          "The option 'timeout' conflicts with the 'service-address' option in the 'list' command", 2),
     # duplicates
@@ -177,8 +179,8 @@ CASES = [
 
 def run(ns: Namespace, argv: list[str], stdin: str | None = None) -> subprocess.CompletedProcess[str]:
     return subprocess.run(ns.nsenter_argv([*pyvsadm_argv(), *argv]), env=pyvs_env(), input=stdin,
-                          stdin=None if stdin is not None else subprocess.DEVNULL,
-                          capture_output=True, text=True, timeout=60, check=False)
+                          stdin=None if stdin is not None else subprocess.DEVNULL, capture_output=True,
+                          text=True, encoding="utf-8", errors="surrogateescape", timeout=60, check=False)
 
 
 @pytest.fixture(scope="module")

@@ -7,7 +7,7 @@ over /sys/fs/bpf) and named with PYVS_BPF_ROOT, and a namespace of its own.
   another user's or that group or others may write in, is refused by
   `pyvsadm`, `pyvs director attach` (both data planes) and `pyvs realserver
   up --decap xdp` with one line naming it and what is wrong, and nothing is
-  created or changed under the mount.
+  created or changed under the mount; so is a pin directory on no bpffs.
 - What pyvs creates there is root's: directories mode 0700, maps 0600.
 - `pyvsadm -L -n` run by user nobody gets one line, no traceback.
 - After `pyvs director attach` nothing listens on a TCP or UDP socket in the
@@ -181,3 +181,17 @@ def test_nothing_listens_after_attach(director: Namespace, dataplane: str) -> No
     # which raw(7) makes send-only: it receives nothing.
     raw = director.run(["ss", "-H", "-l", "-n", "-w"]).stdout.split("\n")[:-1]
     assert [line.split()[3] for line in raw] == (["0.0.0.0:255"] if dataplane == "python" else [])
+
+
+def test_a_base_on_no_bpffs_is_refused_and_not_made(director: Namespace, tmp_path: Path,
+                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    plain = tmp_path / "plain"
+    plain.mkdir()
+    monkeypatch.setenv("PYVS_BPF_ROOT", str(plain / "pyvs"))
+    done = pyvsadm(director, "-A", "-t", "10.2.2.3:80", "-s", "rr")
+    netns_dir = plain / "pyvs" / pins.netns_dir(identity_of(director.path)).name
+    mount_root = next(p for p in [plain, *plain.parents] if os.path.ismount(p))
+    why = f"{mount_root} is not where a bpffs is mounted (mount -t bpf bpf DIR, and name a directory in it)"
+    line = f"pyvsadm: cannot open the pyvs data plane: refusing {netns_dir}: {why}"
+    assert (done.returncode, done.stderr) == (2, line + "\n")
+    assert list(plain.iterdir()) == []

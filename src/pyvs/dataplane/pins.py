@@ -11,7 +11,8 @@ namespace; `stale_dirs()` finds those whose namespace is gone
 Rule: pyvs keeps state only where root alone can change it. bpffs' own root
 is world-writable (mode 1777), so another user could make /sys/fs/bpf/pyvs
 first and later move root's maps away: check() refuses a pin directory, and
-every directory between bpffs' mount root and it, that is not root's or that
+every directory between bpffs' mount root and it (a directory on no bpffs
+too), that is not root's or that
 group or others may write in (the mount root itself may be world-writable
 when it is sticky, as bpffs makes it), or that is a symbolic link; make()
 then creates the missing ones, mode 0700. The kernel pins maps mode 0600.
@@ -122,12 +123,21 @@ def _chain(directory: Path) -> tuple[list[Path], list[Path]]:
     return chain, missing[::-1]
 
 
+def _is_bpffs(mount_point: Path) -> bool:
+    with open("/proc/self/mounts") as mounts:
+        return any(fields[1:3] == [str(mount_point).replace(" ", "\\040"), "bpf"]
+                   for fields in (line.split() for line in mounts))
+
+
 def check(directory: Path) -> None:
     """PinDirError unless root runs this and every existing directory from the mount root
     of `directory`'s file system down to it is safe for pyvs's state (the module's rule)."""
     if os.geteuid() != 0:
         raise PinDirError(f"{directory}: Permission denied (you must be root)")
     chain, _missing = _chain(directory)
+    if not _is_bpffs(chain[0]):
+        raise PinDirError(f"refusing {directory}: {chain[0]} is not where a bpffs is mounted "
+                          "(mount -t bpf bpf DIR, and name a directory in it)")
     for path in chain:
         why = _refusal(path, os.lstat(path), mount_root=path == chain[0])
         if why is not None:
