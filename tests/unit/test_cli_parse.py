@@ -398,6 +398,11 @@ def test_brackets_around_ipv4_lose_the_port_as_in_ipvsadm() -> None:
         ("3\n", 0, 10, None),
         ("", 0, 10, None),
         ("٣", 0, 10, None),  # an Arabic-Indic digit is no C digit
+        ("9" * 5000, 0, 2**31 - 1, None),  # beyond Python's 4,300-digit limit of int(): out of range, no ValueError
+        ("-" + "9" * 5000, -(2**31), 10, None),
+        ("9223372036854775808", 0, 2**31 - 1, None),  # LONG_MAX + 1: strtol's ERANGE
+        ("0" * 5000 + "7", 0, 10, 7),  # leading zeros are no digits of the number, as for strtol
+        (" -" + "0" * 5000 + "3", -5, 10, -3),
     ],
 )
 def test_string_to_number(text: str, low: int, high: int, value: int | None) -> None:

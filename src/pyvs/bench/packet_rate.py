@@ -53,7 +53,6 @@ program's counts.
 from __future__ import annotations
 
 import contextlib
-import ctypes
 import functools
 import os
 import re
@@ -65,8 +64,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from pyvs.bench.runner import Figure, Options
-from pyvs.dataplane import pins
-from pyvs.dataplane.maps import PerCpuMap
+from pyvs.dataplane import maps, pins
 from pyvs.lab.commands import python_module_argv
 from pyvs.lab.netns import BackgroundProcess, LabError, Namespace
 from pyvs.lab.seed import (
@@ -190,14 +188,7 @@ def socket_drops(ns: Namespace) -> int:
 
 def pinned_counters(ns: Namespace, subdir: str, name: str) -> list[int]:
     """Every entry, summed over CPUs, of a per-CPU u64 array pinned by pyvs in `ns` ([] if not pinned)."""
-    directory = pins.netns_dir(identity_of(ns.path)) / subdir
-    if not (directory / name).exists():
-        return []
-    counters = PerCpuMap.pinned(directory, name, ctypes.c_uint32, ctypes.c_uint64)
-    try:
-        return [row[0] for row in counters.sum_all()]
-    finally:
-        counters.close()
+    return maps.pinned_counters(pins.netns_dir(identity_of(ns.path)) / subdir, name)
 
 
 def pyvs_drops(ns: Namespace) -> dict[str, int]:

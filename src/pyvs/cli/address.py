@@ -26,15 +26,28 @@ from typing import Protocol as TypingProtocol
 from pyvs.cli.errors import NotSupported
 from pyvs.model.enums import Protocol
 
-_STRTOL = re.compile(r"[ \t\n\v\f\r]*[+-]?[0-9]+")
+_STRTOL = re.compile(r"[ \t\n\v\f\r]*([+-]?)0*([0-9]+)")
+_LONG_DIGITS = 19  # LONG_MAX, 9223372036854775807, has 19 digits: a longer number is out of range
+_OUT_OF_RANGE = 10**_LONG_DIGITS  # beyond a long, and so beyond every range ipvsadm checks
+
+
+def strtol(text: str) -> int | None:
+    """C's strtol(text, &end, 10) when it must read the whole word: None if the word is
+    not a decimal number; a number beyond a long (strtol's ERANGE) as one of at least 20
+    digits, which every range check refuses. Never converts more than 20 digits, so
+    Python's own limit on long numbers (4,300 digits) is never met."""
+    match = _STRTOL.fullmatch(text)
+    if match is None:
+        return None
+    sign, digits = match.groups()
+    magnitude = int(digits) if len(digits) <= _LONG_DIGITS else _OUT_OF_RANGE
+    return -magnitude if sign == "-" else magnitude
 
 
 def string_to_number(text: str, low: int, high: int) -> int | None:
     """ipvsadm's string_to_number(): a whole decimal number in [low, high], else None."""
-    if _STRTOL.fullmatch(text) is None:
-        return None
-    number = int(text)
-    return number if low <= number <= high else None
+    number = strtol(text)
+    return number if number is not None and low <= number <= high else None
 
 
 class Resolver(TypingProtocol):
@@ -63,7 +76,7 @@ class SystemResolver:
     def host_to_addr(self, name: str) -> ipaddress.IPv4Address | None:
         try:
             infos = socket.getaddrinfo(name, None, socket.AF_INET, socket.SOCK_STREAM)
-        except (OSError, UnicodeError):
+        except (OSError, ValueError):  # ValueError: a NUL in the name, UnicodeError: no IDNA name
             return None
         for _family, _type, _proto, _canon, sockaddr in infos:
             return ipaddress.IPv4Address(sockaddr[0])
@@ -72,7 +85,7 @@ class SystemResolver:
     def service_to_port(self, name: str, protocol: Protocol) -> int | None:
         try:
             return socket.getservbyname(name, protocol.name.lower())
-        except (OSError, UnicodeError):
+        except (OSError, ValueError):
             return None
 
 

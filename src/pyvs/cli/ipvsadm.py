@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import contextlib
 import gc
+import io
 import os
 import sys
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -284,6 +285,9 @@ def open_dataplane() -> XdpDataplane:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """The pyvsadm console script; `argv` excludes the program name."""
+    for stream in (sys.stdin, sys.stdout, sys.stderr):
+        if isinstance(stream, io.TextIOWrapper):  # bytes that are no UTF-8 pass through, as in ipvsadm
+            stream.reconfigure(errors="surrogateescape")
     if argv is None:
         program, args = program_name(sys.argv[0]), sys.argv[1:]
     else:

@@ -19,13 +19,12 @@ from __future__ import annotations
 
 import functools
 import ipaddress
-import re
 import socket
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Final
 
-from pyvs.cli.address import HostPort, Resolver, SystemResolver, parse_host_port, string_to_number
+from pyvs.cli.address import HostPort, Resolver, SystemResolver, parse_host_port, string_to_number, strtol
 from pyvs.cli.command import DEFAULT_SCHEDULER, Cmd, Command, Opt, check_legality
 from pyvs.cli.errors import EXIT_REFUSED, CliError, NotSupported
 from pyvs.cli.popt import Arity, Occurrence, OptionSpec, OptionTable, PoptError, Scanner
@@ -48,7 +47,6 @@ MAX_TIMEOUT: Final = 86400 * 31  # ipvsadm's limit for -p, 31 days
 MAX_WEIGHT: Final = 65535
 INT_MAX: Final = 2**31 - 1
 _SCHEDNAME_MAX: Final = 15  # IP_VS_SCHEDNAME_MAXLEN - 1: ipvsadm keeps that much of -s
-_STRTOL: Final = re.compile(r"[ \t\n\v\f\r]*[+-]?[0-9]+")
 
 # -- the words ipvsadm knows --------------------------------------------------
 
@@ -305,7 +303,8 @@ def _fwmark(draft: _Draft, value: str | None) -> None:
     draft.protocol = Protocol.TCP  # ipvsadm's "sane value, even though it is not used"
     draft.service_word = "--fwmark-service (-f)"
     text = _value(value)
-    if _STRTOL.fullmatch(text) is None or not 0 < int(text) <= 0xFFFFFFFF:
+    mark = strtol(text)  # ipvsadm's parse_fwmark()
+    if mark is None or not 0 < mark <= 0xFFFFFFFF:
         raise CliError(f"invalid fwmark value `{text}' specified")
 
 

@@ -5,6 +5,7 @@
                                                 live Python forwarder daemon)
     pyvs director detach IFACE [IFACE ...]      whichever data plane serves them
     pyvs director prune                         remove the pinned state of namespaces that are gone
+    pyvs director stats [--json]                drops by reason, flow-table occupancy, decap counters
     pyvs realserver up --vip VIP [--vip VIP ...] [--iface IFACE] [--decap auto|kernel|xdp]
     pyvs realserver down
     pyvs realserver check --vip VIP [--vip VIP ...] [--iface IFACE]
@@ -78,6 +79,15 @@ def cmd_director_prune(args: argparse.Namespace) -> int:
     for directory in pins.stale_dirs():
         pins.remove_state(directory)
         print(f"removed {directory} (its network namespace is gone)")
+    return 0
+
+
+def cmd_director_stats(args: argparse.Namespace) -> int:
+    from pyvs.cli import stats
+    from pyvs.dataplane import xdp
+
+    counters = xdp.read_stats()
+    sys.stdout.write(stats.as_json(counters) if args.json else stats.render(counters))
     return 0
 
 
@@ -179,6 +189,14 @@ def build_parser() -> argparse.ArgumentParser:
             _dataplane_option(sub)
     command(director, "prune", cmd_director_prune,
             "remove the pinned maps of network namespaces that no longer exist")
+    stats = command(director, "stats", cmd_director_stats,
+                    "the data plane's counters in this network namespace: the director's drops by reason "
+                    "(lb_drops) and its flow table's entries and size (lb_flows), then the XDP "
+                    "decapsulation's packets, bytes and drops where `pyvs realserver up` attached it; "
+                    "every counter is printed, zeros included (a program with no maps here has no rows)")
+    stats.add_argument("--json", action="store_true",
+                       help='one JSON object with the keys "drops", "flows" and "decap" (null where the '
+                            "program has no maps here)")
 
     real = groups.add_parser("realserver", help="tunnel-mode real-server setup").add_subparsers(
         dest="command", required=True

@@ -212,6 +212,7 @@ class LiveDirector:
         self._closers: list[Callable[[], object]] = []
         try:
             ifindexes = {socket.if_nametoindex(name): name for name in ifnames}
+            pins.check(pins.netns_dir())
             self.maps = pinned_director_maps(pins.netns_dir())
             self._closers.append(self.maps.close)
             self.fib = KernelFib()

@@ -110,6 +110,11 @@ class BpfMap(Generic[K, V]):
                 for i in range(count)
                 if not (self.is_array and values[i * vsize:(i + 1) * vsize] == zero)]
 
+    def count(self) -> int:
+        """How many entries a hash map holds (read in batches)."""
+        return libbpf.map_lookup_batch(self.fd, ctypes.sizeof(self.key_type), ctypes.sizeof(self.value_type),
+                                       self.max_entries)[2]
+
     def close(self) -> None:
         libbpf.close_fd(self.fd)
 
@@ -174,6 +179,18 @@ def pinned(directory: Path) -> HandleMaker:
             return PerCpuMap.pinned(directory, name, spec.key, spec.value)
         return BpfMap.pinned(directory, name, spec.key, spec.value)
     return make
+
+
+def pinned_counters(directory: Path, name: str) -> list[int]:
+    """Every entry, summed over CPUs, of a per-CPU u64 array pinned in `directory`
+    ([] if it is not pinned there): lb_drops, lb_decap_stats."""
+    if not (directory / name).exists():
+        return []
+    counters = PerCpuMap.pinned(directory, name, ctypes.c_uint32, ctypes.c_uint64)
+    try:
+        return [row[0] for row in counters.sum_all()]
+    finally:
+        counters.close()
 
 
 def pinned_director_maps(directory: Path) -> DirectorMaps:

@@ -8,27 +8,30 @@ import ctypes
 import enum
 import errno
 import ipaddress
+import os
 import socket
 from collections.abc import Sequence
 from contextlib import suppress
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TypeVar
 
 from pyvs.bpf import build
 from pyvs.control import journal
 from pyvs.control.config import Config
 from pyvs.dataplane import features, libbpf, pins
-from pyvs.dataplane.maps import BpfMap, pinned_decap_maps, pinned_director_maps
+from pyvs.dataplane.maps import BpfMap, pinned_counters, pinned_decap_maps, pinned_director_maps
 from pyvs.dataplane.sources import KernelSources
 from pyvs.dataplane.state import MapDataplane, apply
-from pyvs.model.enums import FLOW_TIMEOUT_S, Action
-from pyvs.model.errors import ConfigError, DataplaneError
+from pyvs.model.enums import FLOW_TIMEOUT_S, Action, DecapCounter, DropReason
+from pyvs.model.errors import ConfigError, DataplaneError, LbError
+from pyvs.model.status import DataplaneStats, DirectorCounters
 from pyvs.packet import abi
 from pyvs.packet.tables import DIRECTOR_MAPS, DIRECTOR_PREFIX, Capacity
 
 __all__ = ["FLOW_TIMEOUT_S", "AttachMode", "XdpDataplane", "attach_decap", "attach_director", "decap_status",
-           "detach_decap", "detach_director", "open_director_object", "remove_pins", "require_decap_kernel",
-           "require_director_kernel"]
+           "detach_decap", "detach_director", "open_director_object", "read_stats", "remove_pins",
+           "require_decap_kernel", "require_director_kernel"]
 
 DIRECTOR_PROGRAM = "lb_director"
 SWEEP_PROGRAM = "lb_sweep"  # one sweep of the flow table, run by BPF_PROG_TEST_RUN
@@ -38,6 +41,7 @@ ESTIMATOR_PROGRAM = "lb_estimator_start"  # arms the rate estimator's timer, BPF
 SWEEPER_FRAME = 64  # bytes of the dummy frame these runs take (they do not read it)
 DECAP_PROGRAM = "lb_decap"
 U32 = ctypes.c_uint32
+E = TypeVar("E", bound=enum.IntEnum)
 
 
 def ifindex_of(ifname: str) -> int:
@@ -80,7 +84,7 @@ def _detach(ifname: str) -> None:
 def open_director_object(pin_dir: Path, *, max_flows: int | None = None,
                          max_services: int | None = None, max_reals: int | None = None) -> libbpf.BpfObject:
     """Open and load the director object with its maps pinned in pin_dir (reused if there)."""
-    pin_dir.mkdir(parents=True, exist_ok=True)
+    pins.make(pin_dir)
     obj = libbpf.BpfObject(build.object_path("lb_xdp"), pin_root=pin_dir)
     capacity = Capacity(services=max_services, reals=max_reals, flows=max_flows)
     try:
@@ -142,8 +146,10 @@ def start_estimator(pin_dir: Path) -> bool:
 
 
 def require_director_kernel() -> None:
-    """MissingFeature unless this kernel has all the XDP director needs (probed)."""
+    """MissingFeature unless this kernel has all the XDP director needs (probed);
+    PinDirError if its pin directory is one pyvs refuses (pins.check())."""
     features.require(features.director_needs())
+    pins.check(pins.netns_dir())
 
 
 def attach_director(ifname: str) -> AttachMode:
@@ -186,8 +192,10 @@ def _decap_dir() -> Path:
 
 
 def require_decap_kernel() -> None:
-    """MissingFeature unless this kernel has all the XDP decapsulation needs (probed)."""
+    """MissingFeature unless this kernel has all the XDP decapsulation needs (probed);
+    PinDirError if its pin directory is one pyvs refuses (pins.check())."""
     features.require(features.decap_needs())
+    pins.check(_decap_dir())
 
 
 def attach_decap(ifname: str, vips: Sequence[ipaddress.IPv4Address],
@@ -196,8 +204,7 @@ def attach_decap(ifname: str, vips: Sequence[ipaddress.IPv4Address],
     Call require_decap_kernel() first."""
     ifindex_of(ifname)  # a bad name changes nothing
     pins.ensure_bpffs()
-    directory = _decap_dir()
-    directory.mkdir(parents=True, exist_ok=True)
+    directory = pins.make(_decap_dir())
     with libbpf.BpfObject(build.object_path("decap_xdp"), pin_root=directory) as obj:
         obj.load()
         for name, addrs in (("lb_decap_vips", vips), ("lb_decap_locals", local_addrs)):
@@ -218,6 +225,7 @@ def detach_decap(ifname: str) -> None:
 
 def decap_status(ifname: str) -> DecapStatus | None:
     directory = _decap_dir()
+    pins.check(directory)
     if not (directory / "lb_decap_vips").exists():
         return None
     attached = libbpf.xdp_query_id(ifindex_of(ifname)) != 0
@@ -235,6 +243,35 @@ def remove_pins() -> None:
 
 def director_maps_pinned(directory: Path) -> bool:
     return all((directory / (DIRECTOR_PREFIX + spec.field)).exists() for spec in DIRECTOR_MAPS)
+
+
+def _by(names: type[E], counts: Sequence[int]) -> dict[E, int]:
+    """A counter array's entries by their enum names (those it has)."""
+    return {name: counts[name] for name in names if name < len(counts)}
+
+
+def read_stats(directory: Path | None = None) -> DataplaneStats:
+    """The drop and pressure counters pinned in `directory` (default: this network
+    namespace's), read without changing or creating anything. The director's come
+    from the maps both data planes write (the XDP program and the live Python one);
+    the decapsulation's from its subdirectory, where `pyvs realserver up` pinned them.
+    LbError when neither is pinned there."""
+    directory = directory or pins.netns_dir()
+    pins.check(directory / "decap")  # and every directory above it
+    director = None
+    if director_maps_pinned(directory):
+        drops = pinned_counters(directory, DIRECTOR_PREFIX + "drops")
+        flows = BpfMap.pinned(directory, DIRECTOR_PREFIX + "flows", abi.FlowKey, abi.Flow)
+        try:
+            director = DirectorCounters(_by(DropReason, drops), flows.count(), flows.max_entries)
+        finally:
+            flows.close()
+    counts = pinned_counters(directory / "decap", "lb_decap_stats")
+    decap = _by(DecapCounter, counts) if counts else None
+    if director is None and decap is None:
+        raise LbError(f"no pyvs director or decapsulation in this network namespace ({directory} holds "
+                      "no maps): run `pyvs director attach IFACE` or `pyvs realserver up --decap xdp` first")
+    return DataplaneStats(director, decap)
 
 
 class XdpDataplane(MapDataplane):
@@ -280,9 +317,11 @@ class XdpDataplane(MapDataplane):
 
     def commit(self, old: Config, new: Config) -> None:
         writes = self.plan(new)  # may refuse the change: then nothing is journalled or written
-        self._journal.parent.mkdir(parents=True, exist_ok=True)
+        self._journal.parent.mkdir(pins.PRIVATE_DIR_MODE, parents=True, exist_ok=True)
         partial = self._journal.with_suffix(".tmp")
-        partial.write_text(journal.dumps(new))
+        partial.unlink(missing_ok=True)  # a killed writer's: made anew, mode 0600
+        with open(os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "w") as out:
+            out.write(journal.dumps(new))
         partial.replace(self._journal)
         apply(writes, self.maps)
         self._journal.unlink()

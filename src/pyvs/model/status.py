@@ -6,6 +6,7 @@ data plane (pyvs.dataplane) produces them, and neither needs the other.
 from __future__ import annotations
 
 import ipaddress
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from pyvs.model import enums
@@ -63,3 +64,22 @@ class Connection:
     real: tuple[ipaddress.IPv4Address, int]
     state: enums.FlowState
     expires_s: int  # seconds until the entry times out
+
+
+@dataclass(frozen=True, slots=True)
+class DirectorCounters:
+    """The director's pressure: frames dropped by reason (lb_drops) and how full its
+    flow table (lb_flows) is."""
+
+    drops: Mapping[enums.DropReason, int]
+    flows: int
+    max_flows: int
+
+
+@dataclass(frozen=True, slots=True)
+class DataplaneStats:
+    """`pyvs director stats`: what the pinned counters of a network namespace hold; None
+    for a program whose maps are not pinned there (no director, or no XDP decapsulation)."""
+
+    director: DirectorCounters | None
+    decap: Mapping[enums.DecapCounter, int] | None
