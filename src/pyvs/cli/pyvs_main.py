@@ -6,6 +6,7 @@
     pyvs director detach IFACE [IFACE ...]      whichever data plane serves them
     pyvs director prune                         remove the pinned state of namespaces that are gone
     pyvs realserver up --vip VIP [--vip VIP ...] [--iface IFACE] [--decap auto|kernel|xdp]
+                       [--mss auto|off|N]
     pyvs realserver down
     pyvs realserver check --vip VIP [--vip VIP ...] [--iface IFACE]
     pyvs lab seed [--name NAME] [--keep] [--reals N] [--dataplane xdp|python]
@@ -81,14 +82,25 @@ def cmd_director_prune(args: argparse.Namespace) -> int:
     return 0
 
 
+def _mss(text: str) -> int | str:
+    if text in ("auto", "off"):
+        return text
+    try:
+        return int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"illegal MSS {text!r}: auto, off or a number") from None
+
+
 def cmd_realserver_up(args: argparse.Namespace) -> int:
     from pyvs import realserver
 
     decap = {"auto": None, "kernel": realserver.DecapMode.KERNEL, "xdp": realserver.DecapMode.XDP}[args.decap]
-    state = realserver.up(args.vips, args.iface, decap=decap)
+    state = realserver.up(args.vips, args.iface, decap=decap, mss=args.mss)
     how = "tunl0" if state.mode == realserver.DecapMode.KERNEL.value else f"XDP decap on {state.iface}"
     if state.decap_mode == "generic":
         how += f", {GENERIC_XDP_NOTE}"
+    if state.mss is not None:
+        how += f", MSS clamped to {state.mss}"
     print(f"real server up for {', '.join(state.vips)} ({how})")
     return 0
 
@@ -194,6 +206,9 @@ def build_parser() -> argparse.ArgumentParser:
             sub.add_argument("--decap", choices=("auto", "kernel", "xdp"), default="auto",
                              help="kernel: tunl0 (the ipip module); xdp: pyvs's XDP program; auto (default): "
                                   "tunl0 where the kernel has the ipip module, else XDP")
+            sub.add_argument("--mss", type=_mss, default="auto", metavar="auto|off|N",
+                             help="clamp the MSS of SYN-ACKs from the VIPs (nftables): auto (default), the "
+                                  "interface's MTU - 40 - 20 (IPIP); N; off, no clamp")
     command(real, "down", cmd_realserver_down, "undo what `up` changed")
 
     lab = groups.add_parser("lab", help="network-namespace labs").add_subparsers(
