@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from pyvs.dataplane.features import JMP32, Feature, MissingFeature
-from pyvs.realserver import DecapMode, RealServerError, check, down, up
+from pyvs.realserver import DecapMode, RealServerError, check, down, probe, up
 from pyvs.realserver.mss import MssClamp, clamp_for_mtu, mss_problems, parse_clamp, ruleset
 from pyvs.realserver.plan import (
     DecapView,
@@ -386,3 +386,24 @@ def test_mss_off_or_a_number(tmp_path: Path) -> None:
     assert system.clamp is None
     with pytest.raises(RealServerError, match="illegal MSS 100"):
         up([VIP], mss=100, system=system, state_dir=tmp_path)
+
+
+def test_probe_packets_and_their_answers() -> None:
+    syn = probe.build_syn("10.2.2.2", VIP, 40000, 80, 7)
+    assert (syn[9], syn[12:16], syn[16:20]) == (6, bytes([10, 2, 2, 2]), bytes([10, 2, 2, 3]))
+    assert probe.internet_checksum(syn[:20]) == 0  # header checksum right
+    pseudo = syn[12:20] + bytes([0, 6]) + (len(syn) - 20).to_bytes(2, "big")
+    assert probe.internet_checksum(pseudo + syn[20:]) == 0  # TCP checksum right
+    assert probe.tcp_mss(syn[40:]) == probe.PROBE_MSS
+    # the SYN-ACK from the VIP, as the real server sends it (ports swapped, MSS 1440)
+    synack_tcp = probe.tcp_segment(VIP, "10.2.2.2", 80, 40000, 99, 8, probe.TCP_SYN | probe.TCP_ACK,
+                                   bytes([2, 4, 0x05, 0xA0, 1, 1, 4, 2]))
+    synack = probe.ipv4_header(VIP, "10.2.2.2", 6, len(synack_tcp), 1) + synack_tcp
+    match = {"vip": VIP, "dst": "10.2.2.2", "port": 80}
+    assert probe.match_answer(synack, **match, ident=40000) == probe.Answer("SYN-ACK", 1440, 8)
+    assert probe.match_answer(synack, **match, ident=40001) is None  # another connection
+    assert probe.match_answer(syn, **match, ident=40000) is None  # our own packet
+    echo = probe.build_echo("10.2.2.2", VIP, 1234, 1)
+    reply = probe.ipv4_header(VIP, "10.2.2.2", 1, len(echo) - 20, 1) + bytes([0]) + echo[21:]
+    answer = probe.match_answer(reply, vip=VIP, dst="10.2.2.2", port=None, ident=1234)
+    assert answer == probe.Answer("echo reply")
