@@ -225,7 +225,7 @@ def build_parser() -> argparse.ArgumentParser:
         dest="command", required=True
     )
     for name, handler, text in (
-        ("up", cmd_realserver_up, "decapsulation, VIP, ARP and rp_filter settings"),
+        ("up", cmd_realserver_up, "decapsulation, VIP, ARP and rp_filter settings, MSS clamp"),
         ("check", cmd_realserver_check, "list what this real server lacks (exit 1 if anything)"),
     ):
         sub = command(real, name, handler, text)
