@@ -22,6 +22,14 @@ SECOND_LINK = ("eth1", "to-real1b", "10.4.4.3", "10.4.4.1")  # real side, router
 DECAPS = ["kernel", "xdp"]
 
 
+@pytest.fixture(params=DECAPS, ids=[f"decap={d}" for d in DECAPS])
+def decap(request: pytest.FixtureRequest) -> str:
+    """`pyvs realserver up --decap`: "kernel" (tunl0, skipped where `modprobe ipip` fails), or "xdp"."""
+    if request.param == "kernel":
+        skip_without_ipip()
+    return str(request.param)
+
+
 def second_link(lab: SeedLab) -> None:
     """A second link between the real server and the router, carrying the default route: the
     director's IPIP packets still arrive on eth0, the replies to clients leave by eth1."""
@@ -47,11 +55,8 @@ def check(lab: SeedLab) -> list[str]:
     return done.stdout.splitlines()
 
 
-@pytest.mark.parametrize("decap", DECAPS)
-def test_strict_rp_filter_is_named_loosened_and_restored(seed_network: SeedLab, decap: str) -> None:
+def test_strict_rp_filter_is_named_loosened_and_restored(decap: str, seed_network: SeedLab) -> None:
     lab, real = seed_network, seed_network.reals[0]
-    if decap == "kernel":
-        skip_without_ipip()
     second_link(lab)
     device = "tunl0" if decap == "kernel" else IFACE  # where decapsulated packets arrive
     strict = {"net.ipv4.conf.all.rp_filter": "1", f"net.ipv4.conf.{device}.rp_filter": "1"}
@@ -100,11 +105,8 @@ def test_syn_ack_from_the_vip_carries_the_clamped_mss(seed_network: SeedLab) -> 
     assert any(line.startswith(clamp_missing) for line in check(lab))
 
 
-@pytest.mark.parametrize("decap", DECAPS)
-def test_probe_answers_only_when_the_real_server_path_works(seed_network: SeedLab, decap: str) -> None:
+def test_probe_answers_only_when_the_real_server_path_works(decap: str, seed_network: SeedLab) -> None:
     lab, real = seed_network, seed_network.reals[0]
-    if decap == "kernel":
-        skip_without_ipip()
     start_http_servers(lab)
     unanswered = (1, f"no answer from {VIP}:80 within 1 s to an IPIP probe sent to {REAL}\n")
     assert probe(lab, f"{VIP}:80", timeout="1") == unanswered  # no decapsulation, no VIP
