@@ -133,6 +133,28 @@ DESCRIPTIONS = {
 }
 
 
+@cache
+def probe_ipip() -> str | None:
+    """The kernel's ipip module (tunl0). Not in PROBES: machines need not have
+    it (pyvs decapsulates with XDP there), so its tests skip, in CI too."""
+    if (why := probe_root()) is not None:
+        return why
+    try:
+        done = subprocess.run(["modprobe", "ipip"], check=False, capture_output=True, text=True, timeout=30)
+    except FileNotFoundError:
+        return "needs the kernel's ipip module (tunl0): modprobe is missing"
+    if done.returncode != 0:
+        return f"needs the kernel's ipip module (tunl0): modprobe ipip failed: {done.stderr.strip()}"
+    return None
+
+
+def skip_without_ipip() -> None:
+    """Skip the running test (also in CI) unless `modprobe ipip` works."""
+    reason = probe_ipip()
+    if reason is not None:
+        pytest.skip(reason)
+
+
 def in_ci() -> bool:
     return bool(os.environ.get("CI"))
 

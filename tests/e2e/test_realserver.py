@@ -41,7 +41,8 @@ def test_realserver_check_and_down(seed_network: SeedLab, decap: str) -> None:
 
     # --iface defaults to the default route's: eth0
     up = lab.pyvs(real, "realserver", "up", "--vip", VIP, "--decap", decap)
-    assert up.stdout == f"real server up for {VIP} ({'tunl0' if tunl0 else 'XDP decap on eth0'})\n"
+    how = "tunl0" if tunl0 else "XDP decap on eth0"
+    assert up.stdout == f"real server up for {VIP} ({how}, MSS clamped to 1440)\n"
     ready = lab.pyvs(real, "realserver", "check", "--vip", VIP, "--iface", "eth0", check=False)
     assert ready.returncode == 0, ready.stdout + ready.stderr
     assert ready.stdout.strip() == "real server ready"

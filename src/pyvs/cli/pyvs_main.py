@@ -7,8 +7,12 @@
     pyvs director prune                         remove the pinned state of namespaces that are gone
     pyvs director stats [--json]                drops by reason, flow-table occupancy, decap counters
     pyvs realserver up --vip VIP [--vip VIP ...] [--iface IFACE] [--decap auto|kernel|xdp]
+                       [--mss auto|off|N]
     pyvs realserver down
     pyvs realserver check --vip VIP [--vip VIP ...] [--iface IFACE]
+    pyvs realserver probe [--timeout S] REAL VIP[:PORT]
+                                                from another host (the director): IPIP to REAL,
+                                                the answer from VIP must come back
     pyvs lab seed [--name NAME] [--keep] [--reals N] [--dataplane xdp|python]
                                                 the seed document's experiment
     pyvs lab down [NAME]                        remove a lab left up by --keep
@@ -91,14 +95,34 @@ def cmd_director_stats(args: argparse.Namespace) -> int:
     return 0
 
 
+def _mss(text: str) -> int | str:
+    if text in ("auto", "off"):
+        return text
+    try:
+        return int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"illegal MSS {text!r}: auto, off or a number") from None
+
+
+def _vip_port(text: str) -> tuple[ipaddress.IPv4Address, int | None]:
+    address, _, port = text.partition(":")
+    if not port:
+        return _vip(address), None
+    if not port.isdigit() or not 1 <= int(port) <= 65535:
+        raise argparse.ArgumentTypeError(f"illegal port {port!r}")
+    return _vip(address), int(port)
+
+
 def cmd_realserver_up(args: argparse.Namespace) -> int:
     from pyvs import realserver
 
     decap = {"auto": None, "kernel": realserver.DecapMode.KERNEL, "xdp": realserver.DecapMode.XDP}[args.decap]
-    state = realserver.up(args.vips, args.iface, decap=decap)
+    state = realserver.up(args.vips, args.iface, decap=decap, mss=args.mss)
     how = "tunl0" if state.mode == realserver.DecapMode.KERNEL.value else f"XDP decap on {state.iface}"
     if state.decap_mode == "generic":
         how += f", {GENERIC_XDP_NOTE}"
+    if state.mss is not None:
+        how += f", MSS clamped to {state.mss}"
     print(f"real server up for {', '.join(state.vips)} ({how})")
     return 0
 
@@ -121,6 +145,23 @@ def cmd_realserver_check(args: argparse.Namespace) -> int:
     if not missing:
         print("real server ready")
     return 1 if missing else 0
+
+
+def cmd_realserver_probe(args: argparse.Namespace) -> int:
+    from pyvs.realserver import probe
+
+    vip, port = args.vip
+    target = f"{vip}:{port}" if port is not None else f"{vip}"
+    answer = probe.probe(str(args.real), str(vip), port, timeout=args.timeout)
+    if answer is None:
+        print(f"no answer from {target} within {args.timeout:g} s to an IPIP probe sent to {args.real}")
+        return 1
+    mss = f", MSS {answer.mss}" if answer.mss is not None else ""
+    print(f"{answer.kind} from {target} (IPIP probe sent to {args.real}){mss}")
+    if answer.kind == "RST":
+        print(f"the real-server path works, but nothing listens on port {port}")
+        return 1
+    return 0
 
 
 def cmd_lab_seed(args: argparse.Namespace) -> int:
@@ -202,7 +243,7 @@ def build_parser() -> argparse.ArgumentParser:
         dest="command", required=True
     )
     for name, handler, text in (
-        ("up", cmd_realserver_up, "decapsulation, VIP, ARP and rp_filter settings"),
+        ("up", cmd_realserver_up, "decapsulation, VIP, ARP and rp_filter settings, MSS clamp"),
         ("check", cmd_realserver_check, "list what this real server lacks (exit 1 if anything)"),
     ):
         sub = command(real, name, handler, text)
@@ -212,7 +253,16 @@ def build_parser() -> argparse.ArgumentParser:
             sub.add_argument("--decap", choices=("auto", "kernel", "xdp"), default="auto",
                              help="kernel: tunl0 (the ipip module); xdp: pyvs's XDP program; auto (default): "
                                   "tunl0 where the kernel has the ipip module, else XDP")
+            sub.add_argument("--mss", type=_mss, default="auto", metavar="auto|off|N",
+                             help="clamp the MSS of SYN-ACKs from the VIPs (nftables): auto (default), the "
+                                  "interface's MTU - 40 - 20 (IPIP); N; off, no clamp")
     command(real, "down", cmd_realserver_down, "undo what `up` changed")
+    probe = command(real, "probe", cmd_realserver_probe,
+                    "from another host (the director): send REAL an IPIP packet for VIP (ICMP echo, or "
+                    "a TCP SYN to PORT) and wait for the answer from VIP (exit 1 without one)")
+    probe.add_argument("real", type=_vip, metavar="REAL", help="the real server's own address")
+    probe.add_argument("vip", type=_vip_port, metavar="VIP[:PORT]")
+    probe.add_argument("--timeout", type=float, default=2.0, metavar="S", help="seconds to wait (default 2)")
 
     lab = groups.add_parser("lab", help="network-namespace labs").add_subparsers(
         dest="command", required=True

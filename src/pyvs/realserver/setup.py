@@ -11,14 +11,17 @@ from __future__ import annotations
 import ipaddress
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import TypeVar
+from typing import Literal, TypeVar
 
+from pyvs.realserver.mss import MSS_MAX, MSS_MIN, clamp_for_mtu
 from pyvs.realserver.plan import (
     TUNL0,
     DecapMode,
     Observed,
     desired_sysctls,
     missing_pieces,
+    rp_filter_fixes,
+    rp_filter_paths,
     vip_device,
 )
 from pyvs.realserver.state import (
@@ -32,6 +35,7 @@ from pyvs.realserver.state import (
 from pyvs.realserver.system import KernelSystem, RealServerError, System
 
 T = TypeVar("T")
+MssChoice = int | Literal["auto", "off"]
 
 
 def _vip_strings(vips: Sequence[ipaddress.IPv4Address | str]) -> list[str]:
@@ -54,12 +58,16 @@ def _resolve_iface(system: System, iface: str | None) -> str:
 
 def up(
     vips: Sequence[ipaddress.IPv4Address | str], iface: str | None = None, *,
-    decap: DecapMode | None = None, system: System | None = None, state_dir: Path = STATE_DIR,
+    decap: DecapMode | None = None, mss: MssChoice = "auto", system: System | None = None,
+    state_dir: Path = STATE_DIR,
 ) -> RealServerState:
     """Make this namespace a real server for `vips`; repeatable (adds VIPs).
 
     `decap`: KERNEL (tunl0, the ipip module), XDP (pyvs's program), or None:
     tunl0 where the kernel has the ipip module, XDP otherwise.
+    `mss`: the clamp on SYN-ACKs from the VIPs (pyvs.realserver.mss): "auto",
+    the interface's MTU - 60; a number; or "off", no clamp (and an earlier
+    `up`'s clamp removed).
     """
     system = system or KernelSystem()
     wanted = _vip_strings(vips)
@@ -80,9 +88,13 @@ def up(
     mode = DecapMode(state.mode)
     if mode is DecapMode.XDP:
         system.require_decap_kernel()  # before anything changes
+    clamp = _mss_value(system, iface, mss)
+    if clamp is not None:
+        system.require_nft()
     try:
         _apply_sysctls(system, state, mode, iface)
         _add_vips(system, state, mode, wanted)
+        _set_mss_clamp(system, state, clamp)
         if mode is DecapMode.KERNEL:
             if not system.link_is_up(TUNL0):
                 system.set_link_up(TUNL0, True)
@@ -99,9 +111,35 @@ def _apply_sysctls(system: System, state: RealServerState, mode: DecapMode, ifac
         current = system.read_sysctl(setting.path)
         if current is None:
             raise RealServerError(f"no sysctl net.ipv4.conf.{setting.iface}.{setting.key}")
-        state.sysctls.setdefault(setting.path, current)
-        if current != str(setting.value):
-            system.write_sysctl(setting.path, str(setting.value))
+        _set_sysctl(system, state, setting.path, current, str(setting.value))
+    rp_current = {path: system.read_sysctl(path) for path in rp_filter_paths(mode, iface)}
+    for setting in rp_filter_fixes(mode, iface, rp_current, system.default_route_iface()):
+        _set_sysctl(system, state, setting.path, rp_current[setting.path] or "", str(setting.value))
+
+
+def _set_sysctl(system: System, state: RealServerState, path: str, current: str, value: str) -> None:
+    state.sysctls.setdefault(path, current)
+    if current != value:
+        system.write_sysctl(path, value)
+
+
+def _mss_value(system: System, iface: str, mss: MssChoice) -> int | None:
+    if mss == "off":
+        return None
+    value = clamp_for_mtu(system.link_mtu(iface)) if mss == "auto" else int(mss)
+    if not MSS_MIN <= value <= MSS_MAX:
+        raise RealServerError(f"illegal MSS {value}: between {MSS_MIN} and {MSS_MAX}")
+    return value
+
+
+def _set_mss_clamp(system: System, state: RealServerState, clamp: int | None) -> None:
+    state.mss = clamp
+    if clamp is not None:
+        state.mss_table = True  # recorded first: a half-made table is removed by `down` too
+        system.set_mss_clamp(clamp, state.vips)
+    elif state.mss_table:
+        system.remove_mss_clamp()
+        state.mss_table = False
 
 
 def _add_vips(system: System, state: RealServerState, mode: DecapMode, vips: list[str]) -> None:
@@ -148,6 +186,8 @@ def down(*, system: System | None = None, state_dir: Path = STATE_DIR) -> RealSe
             state.decap_attached = False
         except Exception as exc:  # undo the rest, keep this one recorded
             errors.append(f"decap on {state.iface}: {exc}")
+    if state.mss_table:
+        state.mss_table = bool(_undo([True], lambda _: system.remove_mss_clamp(), errors))
     state.addresses = _undo(state.addresses, lambda a: system.del_address(a[0], a[1]), errors)
     state.links_up = _undo(state.links_up, lambda dev: system.set_link_up(dev, False), errors)
     kept = _undo(
@@ -186,15 +226,19 @@ def check(
     tunl0 = system.link_exists(TUNL0)
     detected = DecapMode.KERNEL if tunl0 else DecapMode.XDP
     mode = DecapMode(state.mode) if state is not None else detected
-    settings = desired_sysctls(mode, iface)
+    paths = [s.path for s in desired_sysctls(mode, iface)] + rp_filter_paths(mode, iface)
     device = vip_device(mode)
     addresses = {device: frozenset(system.addresses(device))} if system.link_exists(device) else {}
+    mss_wanted = clamp_for_mtu(system.link_mtu(iface)) if state is None else state.mss
     observed = Observed(
-        sysctls={s.path: system.read_sysctl(s.path) for s in settings},
+        sysctls={path: system.read_sysctl(path) for path in paths},
         addresses=addresses,
         tunl0_exists=tunl0,
         tunl0_up=tunl0 and system.link_is_up(TUNL0),
         decap=system.decap_status(iface) if mode is DecapMode.XDP else None,
         iface_addresses=frozenset(system.addresses(iface)),
+        default_route_iface=system.default_route_iface(),
+        mss_clamp=system.mss_clamp() if mss_wanted is not None else None,
+        mss_wanted=mss_wanted,
     )
     return missing_pieces(mode, wanted, iface, observed)

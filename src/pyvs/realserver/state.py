@@ -32,9 +32,11 @@ class RealServerState:
     decap_attached: bool = False
     decap_mode: str = ""  # "native" or "generic" XDP, once attached
     decap_previous: dict[str, list[str]] | None = None  # decap config before `up`, if there was one
+    mss: int | None = None  # the MSS clamp `up` was asked for; None: none (`--mss off`)
+    mss_table: bool = False  # whether the clamp's nft table is there, for `down` to remove
 
     def is_empty(self) -> bool:
-        return not (self.sysctls or self.addresses or self.links_up or self.decap_attached)
+        return not (self.sysctls or self.addresses or self.links_up or self.decap_attached or self.mss_table)
 
 
 def state_path(netns_inode: int, directory: Path = STATE_DIR) -> Path:

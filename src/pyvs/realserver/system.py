@@ -19,6 +19,7 @@ from typing import Any, Protocol
 
 from pyvs import netns
 from pyvs.model.errors import LbError
+from pyvs.realserver import mss
 from pyvs.realserver.plan import DecapView
 
 PROC_SYS = Path("/proc/sys")
@@ -46,6 +47,11 @@ class System(Protocol):
     def attach_decap(self, iface: str, vips: Sequence[str], local_addrs: Sequence[str]) -> str: ...
     def detach_decap(self, iface: str) -> None: ...
     def netns_identity(self) -> tuple[int, int | None]: ...
+    def link_mtu(self, dev: str) -> int: ...
+    def require_nft(self) -> None: ...
+    def mss_clamp(self) -> mss.MssClamp | None: ...
+    def set_mss_clamp(self, value: int, vips: Sequence[str]) -> None: ...
+    def remove_mss_clamp(self) -> None: ...
 
 
 def _ip(*args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
@@ -56,6 +62,15 @@ def _ip(*args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
     if check and done.returncode != 0:
         raise RealServerError(f"ip {' '.join(args)}: {done.stderr.strip()}")
     return done
+
+
+def _nft(*args: str, script: str | None = None) -> subprocess.CompletedProcess[str]:
+    try:
+        return subprocess.run(["nft", *args], input=script, check=False, capture_output=True, text=True,
+                              timeout=30)
+    except FileNotFoundError as exc:
+        raise RealServerError("the MSS clamp needs nft (nftables): not found; install nftables, "
+                              "or pass --mss off") from exc
 
 
 def _xdp() -> Any:
@@ -143,3 +158,30 @@ class KernelSystem:
         """(inode, cookie) of this network namespace; cookie None where the kernel lacks it."""
         this = netns.identity()
         return this.inode, this.cookie
+
+    def link_mtu(self, dev: str) -> int:
+        links = json.loads(_ip("-j", "link", "show", "dev", dev).stdout or "[]")
+        return int(links[0]["mtu"])
+
+    def require_nft(self) -> None:
+        _nft("--version")
+
+    def mss_clamp(self) -> mss.MssClamp | None:
+        """The clamp in this namespace's nftables; None without the table or without nft."""
+        try:
+            done = _nft("-j", "list", "table", "ip", mss.TABLE)
+        except RealServerError:
+            return None
+        if done.returncode != 0:
+            return None
+        return mss.parse_clamp(json.loads(done.stdout or "{}"))
+
+    def set_mss_clamp(self, value: int, vips: Sequence[str]) -> None:
+        done = _nft("-f", "-", script=mss.ruleset(value, vips))
+        if done.returncode != 0:
+            raise RealServerError(f"nft: cannot add the MSS clamp: {done.stderr.strip()}")
+
+    def remove_mss_clamp(self) -> None:
+        done = _nft("-f", "-", script=f"add table ip {mss.TABLE}\ndelete table ip {mss.TABLE}\n")
+        if done.returncode != 0:
+            raise RealServerError(f"nft: cannot remove table ip {mss.TABLE}: {done.stderr.strip()}")
