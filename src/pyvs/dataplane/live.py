@@ -250,8 +250,9 @@ class LiveDirector:
     def stop(self) -> None:
         self._stop = True
 
-    def serve(self) -> ForwarderCounts:
-        """Forward until SIGTERM or SIGINT (or stop()); returns the counts."""
+    def serve(self, tick: Callable[[], None] | None = None) -> ForwarderCounts:
+        """Forward until SIGTERM or SIGINT (or stop()); returns the counts. `tick()` is
+        called every `sync_interval` while forwarding goes on."""
         wake_r, wake_w = socket.socketpair()
         wake_r.setblocking(False)
         wake_w.setblocking(False)
@@ -262,7 +263,7 @@ class LiveDirector:
         previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGTERM, signal.SIGINT)}
         old_wakeup = signal.set_wakeup_fd(wake_w.fileno())
         try:
-            self._loop(wake_r)
+            self._loop(wake_r, tick)
         finally:
             signal.set_wakeup_fd(old_wakeup)
             for sig, handler in previous.items():
@@ -273,7 +274,7 @@ class LiveDirector:
             self.forwarder.counts.overruns += _socket_drops(sock)
         return self.forwarder.counts
 
-    def _loop(self, wake: socket.socket) -> None:
+    def _loop(self, wake: socket.socket, tick: Callable[[], None] | None) -> None:
         poller = select.poll()
         by_fd = {sock.fileno(): ifindex for ifindex, sock in self.forwarder.sockets.items()}
         for fd in [*by_fd, self.fib.fileno(), wake.fileno()]:
@@ -300,6 +301,8 @@ class LiveDirector:
                 if self.guard.sync(configured_services(self.maps)):
                     self._log(f"services: {', '.join(sorted(map(_service_text, self.guard.services or ())))}")
                 next_sync = time.monotonic() + self.sync_interval
+                if tick is not None and not self._stop:
+                    tick()
             if time.monotonic() >= next_sweep:  # what the XDP director's BPF timers do
                 sweep_flows(self.maps, time.monotonic_ns())
                 next_sweep = time.monotonic() + SWEEP_INTERVAL_S
@@ -336,14 +339,15 @@ def _print(text: str) -> None:
 
 
 def run(ifnames: Iterable[str], *, sync_interval: float = 0.1,
-        ready: Callable[[], None] | None = None) -> ForwarderCounts:
-    """Open the live director on `ifnames`, call `ready()`, forward until a signal, clean up."""
+        ready: Callable[[], None] | None = None, tick: Callable[[], None] | None = None) -> ForwarderCounts:
+    """Open the live director on `ifnames`, call `ready()`, forward until a signal (calling
+    `tick()` every `sync_interval`), clean up."""
     director = LiveDirector(list(ifnames), sync_interval=sync_interval)
     try:
         _print(f"forwarding on {', '.join(director.ifnames)}")
         if ready is not None:
             ready()
-        counts = director.serve()
+        counts = director.serve(tick)
         _print(f"stopped: {counts.line()}")
         return counts
     finally:
