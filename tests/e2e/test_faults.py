@@ -13,16 +13,23 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
+import random
 import signal
+import subprocess
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import pytest
 
+from pyvs.dataplane import pins
+from pyvs.lab.commands import pyvs_argv, pyvs_env, pyvsadm_argv
+from pyvs.lab.httpd import CHUNK, pattern
 from pyvs.lab.netns import Namespace
-from pyvs.lab.seed import IFACE, SeedLab, seed_topology
+from pyvs.lab.seed import DATAPLANES, IFACE, VIP, SeedLab, seed_topology
+from pyvs.netns import identity_of
 from tests.capabilities import require
 
 pytestmark = [pytest.mark.needs_root, pytest.mark.needs_netns, pytest.mark.needs_bpf]
@@ -139,3 +146,111 @@ def test_detach_removes_everything_whatever_state_the_forwarder_is_in() -> None:
             lab.pyvs(lab.director, "director", "detach", IFACE)  # exit status 0, or LabError
             assert (state, leftovers(lab)) == (state, [])
             assert bystander.running, state
+
+
+DOWNLOAD_BYTES = 64 << 20
+DOWNLOAD_RATE = 512 << 10  # bytes/s until finish(): the download runs through every kill
+CURL_LOOP = f'while [ ! -e "$1" ]; do out=$(curl -sS http://{VIP}/ 2>&1); echo "$? $out"; done'
+OTHER_SERVICES = 2000  # per `pyvsadm -R`: long enough to be killed half-way; none is the lab's
+FORWARDER_KILLS = 3
+ATTACH_KILLS = 3
+
+
+def other_services(batch: int) -> str:
+    """`pyvsadm -R` input: OTHER_SERVICES services of their own (10.9.<batch>.x ports 1..), one real each."""
+    lines = []
+    for n in range(OTHER_SERVICES):
+        service = f"10.9.{batch}.{n % 250 + 1}:{n // 250 + 1}"
+        lines += [f"-A -t {service} -s rr", f"-a -t {service} -r 10.3.3.3:80 -i"]
+    return "\n".join(lines) + "\n"
+
+
+def expected_digest(length: int) -> str:
+    digest = hashlib.sha256()
+    for offset in range(0, length, CHUNK):
+        digest.update(pattern(offset, min(CHUNK, length - offset)))
+    return digest.hexdigest()
+
+
+def kill_half_way(ns: Namespace, argv: Sequence[str], *, stdin: Path | None = None,
+                  after: Callable[[subprocess.Popen[bytes]], None]) -> None:
+    """Start argv in `ns`, call `after(process)` (which waits for the point to kill at), SIGKILL it."""
+    with (stdin.open() if stdin else open(os.devnull)) as source:
+        process = subprocess.Popen(ns.nsenter_argv(argv), env=pyvs_env(), stdin=source,
+                                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        try:
+            after(process)
+        finally:
+            process.kill()
+            process.wait()
+
+
+@pytest.mark.parametrize("dataplane", DATAPLANES, ids=[f"dataplane={d}" for d in DATAPLANES])
+def test_sigkill_of_pyvs_processes_fails_no_request_and_moves_no_connection(dataplane: str) -> None:
+    if dataplane == "python":
+        require("needs_nft")
+    seed = random.randrange(1 << 32)
+    print(f"random kill points: seed {seed}")
+    rng = random.Random(seed)
+    with seed_topology(reals=2, dataplane=dataplane) as lab:
+        ours = [line for line in lab.pyvsadm("-S", "-n").stdout.splitlines() if VIP in line]
+        journal = pins.journal_path(pins.netns_dir(identity_of(lab.director.path)))
+        stop_loop = lab.topology.workdir / "stop-curl-loop"
+        loop = lab.topology.start(lab.client, ["bash", "-c", CURL_LOOP, "curl-loop", str(stop_loop)],
+                                  name="curl-loop")
+        held = lab.keepalive()
+        held_by = held.request()
+        download = lab.download(DOWNLOAD_BYTES, DOWNLOAD_RATE)
+        killed: list[str] = []
+
+        # pyvsadm -R killed before its journal appears, as it appears, and within its map writes.
+        for batch, delay in enumerate((None, 0.0, rng.uniform(0.0, 0.03))):
+            restore = lab.topology.workdir / f"restore{batch}"
+            restore.write_text(other_services(batch))
+
+            def until_delay(process: subprocess.Popen[bytes], delay: float | None = delay) -> None:
+                if delay is None:
+                    time.sleep(0.05)
+                    return
+                while not journal.exists() and process.poll() is None:
+                    time.sleep(0.0005)
+                time.sleep(delay)
+
+            kill_half_way(lab.director, [*pyvsadm_argv(), "-R"], stdin=restore, after=until_delay)
+            when = "before its journal" if delay is None else f"its journal + {delay:.4f} s"
+            killed.append(f"pyvsadm -R ({when})")
+            assert held.request() == held_by
+
+        # pyvs director attach, killed at random points of a run as long as a whole one.
+        attach = [*pyvs_argv(), "director", "attach", "--dataplane", dataplane, IFACE]
+        started = time.monotonic()
+        lab.director.run_pyvs(attach)
+        whole = time.monotonic() - started
+        for delay in sorted(rng.uniform(0.0, whole) for _ in range(ATTACH_KILLS)):
+            kill_half_way(lab.director, attach, after=lambda _process, delay=delay: time.sleep(delay))
+            killed.append(f"pyvs director attach (after {delay:.3f} s of {whole:.3f} s)")
+            assert held.request() == held_by
+
+        if dataplane == "python":
+            for _ in range(FORWARDER_KILLS):
+                wait_for_daemon(lab.director, replacing=kill(lab, FORWARDER))
+                killed.append("the forwarder")
+                assert held.request() == held_by
+            wait_for_daemon(lab.director, replacing=kill(lab, SUPERVISOR))
+            killed.append("the supervisor")
+            assert held.request() == held_by
+
+        print("killed:", *killed, sep="\n  ")
+        slow_still = download.process.running
+        real, length, digest = download.finish()  # LabError if it failed
+        assert (real in lab.real_addresses, length, digest) == (True, DOWNLOAD_BYTES,
+                                                                expected_digest(DOWNLOAD_BYTES))
+        assert slow_still  # the premise: every kill happened while it ran
+        assert held.request() == held_by
+        stop_loop.touch()
+        loop.popen.wait(timeout=120)
+        answers = loop.output().splitlines()
+        print(f"curl loop: {len(answers)} requests")
+        assert [a for a in answers if not a.startswith("0 served by ")] == []
+        assert {a.removeprefix("0 served by ") for a in answers} == set(lab.real_addresses)
+        assert [line for line in lab.pyvsadm("-S", "-n").stdout.splitlines() if VIP in line] == ours
