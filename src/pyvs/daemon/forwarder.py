@@ -9,9 +9,11 @@ the forwarder dies, however it dies, the supervisor forks a new one at once
 (a fork of an interpreter that has imported everything: tens of
 milliseconds, well under TCP's 1 s initial retransmission timeout); the nft
 table a killed forwarder leaves behind keeps the kernel quiet meanwhile, and
-the new forwarder replaces it in one nft transaction. A forwarder that fails
-again within RESTART_WINDOW_S of its start is restarted after a growing delay
-(up to MAX_BACKOFF_S); the first forwarder failing ends the supervisor.
+the new forwarder replaces it in one nft transaction. A forwarder killed from
+outside (SIGKILL, SIGTERM) is restarted at once however often it happens; one
+that fails (an error, a crash) again within RESTART_WINDOW_S of its start is
+restarted after a growing delay (up to MAX_BACKOFF_S); the first forwarder
+failing before it forwards ends the supervisor.
 
 The supervisor is watched in turn: a forwarder whose supervisor died starts
 a new one (`--adopt PID`), which watches that forwarder (a pidfd: it need not
@@ -46,6 +48,7 @@ FORWARDER_COMM = "pyvs-forward"
 SUPERVISOR_SUFFIX = ".supervisor.pid"
 RESTART_WINDOW_S = 5.0  # a forwarder that dies sooner than this after starting counts as failing
 MAX_BACKOFF_S = 5.0
+_KILLS = (signal.SIGKILL, signal.SIGTERM, signal.SIGINT)
 
 
 def supervisor_pid_file(pid_file: Path) -> Path:
@@ -55,7 +58,8 @@ def supervisor_pid_file(pid_file: Path) -> Path:
 
 def backoff(failures: int) -> float:
     """Seconds to wait before restarting a forwarder that failed `failures` times in a row
-    (each within RESTART_WINDOW_S of its start): none the first time, then doubling from 0.1 s."""
+    (each within RESTART_WINDOW_S of its start, or before forwarding): none the first time,
+    then doubling from 0.1 s. One killed from outside is restarted at once."""
     return 0.0 if failures <= 1 else min(MAX_BACKOFF_S, 0.1 * 2 ** (failures - 2))
 
 
@@ -94,6 +98,14 @@ def _remove_pid(path: Path | None, pid: int) -> None:
 
 def _exit_on_signal(signum: int, _frame: FrameType | None) -> None:
     raise SystemExit(128 + signum)  # until serving starts: unwinds through the clean-up
+
+
+def killed(status: int | None) -> bool:
+    """Whether a forwarder that ended with `status` was stopped from outside (SIGKILL, or
+    SIGTERM or SIGINT, after which it exits 0, or 128 + the signal before it forwards; an
+    adopted one's status is unknown) rather than failed (an error, a crash)."""
+    return status is None or (os.WIFSIGNALED(status) and os.WTERMSIG(status) in _KILLS) or (
+        os.WIFEXITED(status) and os.WEXITSTATUS(status) in {0, *(128 + s for s in _KILLS)})
 
 
 def _status_text(status: int | None) -> str:
@@ -238,8 +250,8 @@ class Supervisor:
                  f"{since}")
         return ready
 
-    def wait_forwarder(self) -> str:
-        """Wait until the forwarder ends; returns how it ended."""
+    def wait_forwarder(self) -> int | None:
+        """Wait until the forwarder ends; returns its wait status (None if it was not our child)."""
         while not _readable(self.pidfd, None):
             pass
         self.ended = time.monotonic()
@@ -248,7 +260,7 @@ class Supervisor:
         status = None
         with contextlib.suppress(ChildProcessError):  # an adopted forwarder is not our child
             _, status = os.waitpid(self.forwarder, 0)
-        return _status_text(status)
+        return status
 
     def run(self, adopt: int | None) -> int:
         for sig in (signal.SIGTERM, signal.SIGINT):
@@ -263,22 +275,26 @@ class Supervisor:
             _write_pid(self.options.pid_file, adopt)
             _log(f"supervising forwarder {adopt}")
         elif not self.start_forwarder():
-            _log(f"forwarder {self.forwarder} {self.wait_forwarder()} before forwarding")
+            _log(f"forwarder {self.forwarder} {_status_text(self.wait_forwarder())} before forwarding")
             return 1
         _write_pid(own_pid_file, os.getpid())
         failures = 0
         try:
             while not self.stopping:
                 started = time.monotonic()
-                how = self.wait_forwarder()
+                status = self.wait_forwarder()
                 if self.stopping:
                     break
-                failures = failures + 1 if time.monotonic() - started < RESTART_WINDOW_S else 1
-                _log(f"forwarder {self.forwarder} {how}: restarting it")
+                if killed(status):  # restarted at once, however often
+                    failures = 0
+                else:
+                    failures = failures + 1 if time.monotonic() - started < RESTART_WINDOW_S else 1
+                _log(f"forwarder {self.forwarder} {_status_text(status)}: restarting it")
                 time.sleep(backoff(failures))
                 while not self.stopping and not self.start_forwarder():
-                    _log(f"forwarder {self.forwarder} {self.wait_forwarder()} before forwarding")
-                    failures += 1
+                    status = self.wait_forwarder()
+                    _log(f"forwarder {self.forwarder} {_status_text(status)} before forwarding")
+                    failures = 0 if killed(status) else failures + 1
                     time.sleep(backoff(failures))
         finally:
             if self.stopping and self.pidfd >= 0:
