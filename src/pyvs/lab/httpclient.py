@@ -29,8 +29,8 @@ def request_bytes(host: str, path: str = "/") -> bytes:
     return f"GET {path} HTTP/1.1\r\nHost: {host}\r\nUser-Agent: pyvs-lab\r\n\r\n".encode()
 
 
-def read_response(sock: socket.socket) -> str:
-    """Read one HTTP/1.1 response with Content-Length from `sock`; return its body."""
+def read_headers(sock: socket.socket) -> tuple[dict[str, str], bytes]:
+    """One response's headers (lower-case names) and the body bytes read with them."""
     data = b""
     while b"\r\n\r\n" not in data:
         chunk = sock.recv(4096)
@@ -38,11 +38,17 @@ def read_response(sock: socket.socket) -> str:
             raise ConnectionError("connection closed before the response headers")
         data += chunk
     head, _, body = data.partition(b"\r\n\r\n")
-    length = 0
-    for line in head.split(b"\r\n")[1:]:
-        name, _, value = line.partition(b":")
-        if name.strip().lower() == b"content-length":
-            length = int(value.strip())
+    headers = {}
+    for line in head.decode(errors="replace").split("\r\n")[1:]:
+        name, _, value = line.partition(":")
+        headers[name.strip().lower()] = value.strip()
+    return headers, body
+
+
+def read_response(sock: socket.socket) -> str:
+    """Read one HTTP/1.1 response with Content-Length from `sock`; return its body."""
+    headers, body = read_headers(sock)
+    length = int(headers.get("content-length", "0"))
     while len(body) < length:
         chunk = sock.recv(4096)
         if not chunk:
@@ -81,22 +87,6 @@ def run_keepalive(host: str, port: int) -> int:
                 print(local, "ERROR", exc, flush=True)
                 return 1
     return 0
-
-
-def read_headers(sock: socket.socket) -> tuple[dict[str, str], bytes]:
-    """One response's headers (lower-case names) and the body bytes read with them."""
-    data = b""
-    while b"\r\n\r\n" not in data:
-        chunk = sock.recv(4096)
-        if not chunk:
-            raise ConnectionError("connection closed before the response headers")
-        data += chunk
-    head, _, body = data.partition(b"\r\n\r\n")
-    headers = {}
-    for line in head.decode(errors="replace").split("\r\n")[1:]:
-        name, _, value = line.partition(":")
-        headers[name.strip().lower()] = value.strip()
-    return headers, body
 
 
 def run_download(host: str, port: int, path: str, rate: int) -> int:
