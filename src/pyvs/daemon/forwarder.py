@@ -123,6 +123,8 @@ def _readable(fd: int, timeout: float | None) -> bool:
 
 
 class Options:
+    """The daemon's command line, as a supervisor and its forwarders read it."""
+
     def __init__(self, args: argparse.Namespace) -> None:
         self.ifaces: list[str] = args.ifaces
         self.pid_file: Path | None = args.pid_file
@@ -140,8 +142,11 @@ class SupervisorWatch:
     def __init__(self, options: Options, supervisor: int) -> None:
         self.options = options
         self.spawned: subprocess.Popen[bytes] | None = None
-        self.pidfd = os.pidfd_open(supervisor)
-        if os.getppid() != supervisor:  # gone before the pidfd was opened (its pid may be reused)
+        try:
+            self.pidfd = os.pidfd_open(supervisor)
+        except ProcessLookupError:
+            self.pidfd = -1
+        if self.pidfd >= 0 and os.getppid() != supervisor:  # gone before the pidfd was opened
             os.close(self.pidfd)
             self.pidfd = -1
 
@@ -150,14 +155,19 @@ class SupervisorWatch:
             return
         if self.pidfd >= 0:
             os.close(self.pidfd)
+            self.pidfd = -1
         if self.spawned is not None:
             self.spawned.poll()  # reap the one this forwarder started
         from pyvs.child_env import child_env
 
-        self.spawned = subprocess.Popen(
-            self.options.supervisor_argv(os.getpid()), stdin=subprocess.DEVNULL, start_new_session=True,
-            env=child_env(), cwd="/")
-        self.pidfd = os.pidfd_open(self.spawned.pid)
+        try:  # never the forwarder's end: it tries again at the next tick
+            self.spawned = subprocess.Popen(
+                self.options.supervisor_argv(os.getpid()), stdin=subprocess.DEVNULL, start_new_session=True,
+                env=child_env(), cwd="/")
+            self.pidfd = os.pidfd_open(self.spawned.pid)
+        except OSError as exc:
+            _log(f"supervisor gone, and starting another failed: {exc}")
+            return
         _log(f"supervisor gone: started supervisor {self.spawned.pid}")
 
 
