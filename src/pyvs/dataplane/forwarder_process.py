@@ -11,7 +11,8 @@ reads /proc (the daemon's module in the command line, the same network
 namespace), so a stale pid file or a pid reused by another process is never
 signalled. Their interfaces are read back from the command line. Attaching
 or detaching interfaces restarts the daemon with the new set (forwarding
-pauses meanwhile; the nft table stays, so the kernel answers nothing);
+pauses meanwhile, and the stopping forwarder removes its nft table: until the
+new one puts it back, the kernel may answer a service's packets itself);
 detaching the last one stops it and removes the table, the pid files and the
 log, whatever state the daemon was in, also when nothing of it runs anymore.
 The state itself is in the pinned maps, as with XDP, so a restart loses
@@ -197,7 +198,7 @@ def start(ifaces: Sequence[str], *, timeout: float = 15.0) -> RunningForwarder:
         if time.monotonic() > deadline:
             popen.kill()
             popen.wait()
-            stop(keep_table=False)
+            stop()
             raise ForwarderError(f"the forwarder did not start within {timeout:g} s: {_log_tail()}")
         time.sleep(0.02)
 
