@@ -38,7 +38,7 @@ import subprocess
 import sys
 import time
 import traceback
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from types import FrameType
 
@@ -221,9 +221,8 @@ class Supervisor:
     The forwarder is held by a pidfd from its fork (or adoption) until it has
     ended, so a signal never reaches another process that got its pid."""
 
-    def __init__(self, options: Options, fork: Callable[[Options], tuple[int, int]] = fork_forwarder) -> None:
+    def __init__(self, options: Options) -> None:
         self.options = options
-        self.fork = fork
         self.stopping = False
         self.forwarder = 0
         self.pidfd = -1  # the forwarder's, while it runs
@@ -244,7 +243,7 @@ class Supervisor:
     def start_forwarder(self) -> bool:
         """Fork a forwarder and wait until it forwards; False if it died first."""
         started = time.monotonic()
-        pid, ready_fd = self.fork(self.options)
+        pid, ready_fd = fork_forwarder(self.options)
         try:
             self.hold(pid)
             if self.stopping:  # a SIGTERM between the fork and hold() did not reach it
