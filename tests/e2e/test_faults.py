@@ -5,6 +5,8 @@
   data plane (processes, nft table, pid files, log), whatever state the
   daemon is in: running, just killed, dead with stale pid files, or with pid
   files naming another process (which it must not kill).
+- An interface attached or detached restarts the forwarder without a
+  moment (an nft transaction) in which the table is missing.
 - Under a curl loop, a running download and a held keep-alive connection,
   SIGKILL of the forwarder (python plane), of `pyvsadm -R` and of `pyvs
   director attach` half-way (both planes) fail no request and move no
@@ -27,7 +29,7 @@ import pytest
 from pyvs.dataplane import pins
 from pyvs.lab.commands import pyvs_argv, pyvs_env, pyvsadm_argv
 from pyvs.lab.httpd import CHUNK, pattern
-from pyvs.lab.netns import Namespace
+from pyvs.lab.netns import BackgroundProcess, Namespace
 from pyvs.lab.seed import DATAPLANES, IFACE, VIP, SeedLab, seed_topology
 from pyvs.netns import identity_of
 from tests.capabilities import require
@@ -254,3 +256,49 @@ def test_sigkill_of_pyvs_processes_fails_no_request_and_moves_no_connection(data
         assert [a for a in answers if not a.startswith("0 served by ")] == []
         assert {a.removeprefix("0 served by ") for a in answers} == set(lab.real_addresses)
         assert [line for line in lab.pyvsadm("-S", "-n").stdout.splitlines() if VIP in line] == ours
+
+
+def table_after_each_transaction(monitor: str) -> list[bool]:
+    """From `nft monitor` output: whether `table ip pyvs` exists after each transaction
+    (it does when monitoring starts)."""
+    present, after = True, []
+    for line in monitor.splitlines():
+        if line.strip() in ("add table ip pyvs", "delete table ip pyvs"):
+            present = line.strip().startswith("add")
+        elif line.startswith("# new generation"):
+            after.append(present)
+    return after
+
+
+def nft_probe(lab: SeedLab, monitor: BackgroundProcess, name: str) -> None:
+    """A transaction of its own, repeated until `monitor` shows it: it has seen all before."""
+    deadline = time.monotonic() + 20
+    while f"add table ip {name}" not in monitor.output():
+        assert time.monotonic() < deadline, monitor.output()
+        lab.director.run(["nft", f"add table ip {name}; delete table ip {name}"])
+        time.sleep(0.05)
+
+
+EXTRA = "extra0"  # a second interface of the director's (a veth pair within its namespace)
+
+
+def test_an_interface_change_restarts_the_forwarder_with_the_nft_table_there_throughout() -> None:
+    require("needs_nft")
+    with seed_topology(reals=1, dataplane="python") as lab:
+        lab.director.ip("link", "add", EXTRA, "type", "veth", "peer", "name", f"{EXTRA}-peer")
+        lab.director.link_up(EXTRA)
+        monitor = lab.topology.start(lab.director, ["stdbuf", "-oL", "nft", "monitor"], name="nft-monitor")
+        nft_probe(lab, monitor, "probe_start")
+        forwarders = [wait_for_daemon(lab.director)[FORWARDER]]
+        lab.pyvs(lab.director, "director", "attach", "--dataplane", "python", EXTRA)
+        forwarders.append(wait_for_daemon(lab.director, replacing=forwarders[-1])[FORWARDER])
+        lab.pyvs(lab.director, "director", "detach", EXTRA)
+        forwarders.append(wait_for_daemon(lab.director, replacing=forwarders[-1])[FORWARDER])
+        assert len(set(forwarders)) == 3  # each change restarted it
+        assert served(lab) == "served by 10.3.3.3"
+        nft_probe(lab, monitor, "probe_end")
+        seen = monitor.output()
+        print(seen)
+        # The two new forwarders' tables, and no transaction that left the table out.
+        assert seen.count("add chain ip pyvs prerouting") >= 2
+        assert table_after_each_transaction(seen) == [True] * len(table_after_each_transaction(seen))

@@ -23,8 +23,9 @@ Files: --pid-file holds the forwarder's pid, SUPERVISOR_SUFFIX beside it the
 supervisor's; the supervisor writes both (its own once the first forwarder
 forwards, the sign the starter waits for) and removes them when it stops.
 SIGTERM or SIGINT to the supervisor stops the forwarder cleanly (it removes
-its nft table) and then the supervisor; SIGTERM to a forwarder alone makes
-it exit cleanly, and its supervisor start another.
+its nft table) and then the supervisor; SIGUSR1 does the same but leaves the
+table (for the daemon that follows: an interface added or removed); SIGTERM
+to a forwarder alone makes it exit cleanly, and its supervisor start another.
 """
 
 from __future__ import annotations
@@ -48,7 +49,7 @@ FORWARDER_COMM = "pyvs-forward"
 SUPERVISOR_SUFFIX = ".supervisor.pid"
 RESTART_WINDOW_S = 5.0  # a forwarder that dies sooner than this after starting counts as failing
 MAX_BACKOFF_S = 5.0
-_KILLS = (signal.SIGKILL, signal.SIGTERM, signal.SIGINT)
+_KILLS = (signal.SIGKILL, signal.SIGTERM, signal.SIGINT, signal.SIGUSR1)
 
 
 def supervisor_pid_file(pid_file: Path) -> Path:
@@ -178,6 +179,7 @@ def _forwarder_child(options: Options, supervisor: int, ready_fd: int) -> int:
     _set_comm(FORWARDER_COMM)
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, _exit_on_signal)
+    signal.signal(signal.SIGUSR1, signal.SIG_DFL)  # until serving: ends it at once, the nft table left
 
     def ready() -> None:
         os.write(ready_fd, b"1")
@@ -224,13 +226,15 @@ class Supervisor:
     def __init__(self, options: Options) -> None:
         self.options = options
         self.stopping = False
+        self.stop_signal: int = signal.SIGTERM  # what stops the forwarder: SIGUSR1 leaves its nft table
         self.forwarder = 0
         self.pidfd = -1  # the forwarder's, while it runs
         self.ended = 0.0  # when the last forwarder ended (time.monotonic())
 
-    def on_signal(self, _signum: int, _frame: FrameType | None) -> None:
+    def on_signal(self, signum: int, _frame: FrameType | None) -> None:
         self.stopping = True
-        self.signal_forwarder(signal.SIGTERM)
+        self.stop_signal = signal.SIGUSR1 if signum == signal.SIGUSR1 else signal.SIGTERM
+        self.signal_forwarder(self.stop_signal)
 
     def signal_forwarder(self, sig: int) -> None:
         if self.pidfd >= 0:
@@ -246,8 +250,8 @@ class Supervisor:
         pid, ready_fd = fork_forwarder(self.options)
         try:
             self.hold(pid)
-            if self.stopping:  # a SIGTERM between the fork and hold() did not reach it
-                self.signal_forwarder(signal.SIGTERM)
+            if self.stopping:  # a stopping signal between the fork and hold() did not reach it
+                self.signal_forwarder(self.stop_signal)
             ready = os.read(ready_fd, 1) == b"1"
         finally:
             os.close(ready_fd)
@@ -272,7 +276,7 @@ class Supervisor:
         return status
 
     def run(self, adopt: int | None) -> int:
-        for sig in (signal.SIGTERM, signal.SIGINT):
+        for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGUSR1):
             signal.signal(sig, self.on_signal)
         _set_comm(SUPERVISOR_COMM)
         own_pid_file = None if self.options.pid_file is None else supervisor_pid_file(self.options.pid_file)
@@ -307,7 +311,7 @@ class Supervisor:
                     time.sleep(backoff(failures))
         finally:
             if self.stopping and self.pidfd >= 0:
-                self.signal_forwarder(signal.SIGTERM)
+                self.signal_forwarder(self.stop_signal)
                 self.wait_forwarder()
             _remove_pid(self.options.pid_file, self.forwarder)
             _remove_pid(own_pid_file, os.getpid())

@@ -11,8 +11,7 @@ reads /proc (the daemon's module in the command line, the same network
 namespace), so a stale pid file or a pid reused by another process is never
 signalled. Their interfaces are read back from the command line. Attaching
 or detaching interfaces restarts the daemon with the new set (forwarding
-pauses meanwhile, and the stopping forwarder removes its nft table: until the
-new one puts it back, the kernel may answer a service's packets itself);
+pauses meanwhile; the nft table stays, so the kernel answers nothing);
 detaching the last one stops it and removes the table, the pid files and the
 log, whatever state the daemon was in, also when nothing of it runs anymore.
 The state itself is in the pinned maps, as with XDP, so a restart loses
@@ -207,15 +206,16 @@ def stop(*, keep_table: bool = False, timeout: float = 10.0) -> None:
     """Stop this namespace's daemon, whatever state it is in, and remove its pid files and (unless
     `keep_table`: a new forwarder follows) its nft table.
 
-    SIGTERM to the supervisors (each stops its forwarder, which removes the
-    table) and to forwarders without one; SIGKILL after `timeout` to what is
-    left, again until nothing is."""
+    SIGTERM (SIGUSR1 with `keep_table`) to the supervisors (each stops its
+    forwarder, which removes the table, or with SIGUSR1 leaves it) and to
+    forwarders without one; SIGKILL after `timeout` to what is left, again
+    until nothing is."""
     for round_ in range(1 + KILL_ROUNDS):
         found = processes()
         if not found:
             break
         supervised = any(not p.forwarder for p in found)
-        sig = signal.SIGTERM if round_ == 0 else signal.SIGKILL
+        sig = (signal.SIGUSR1 if keep_table else signal.SIGTERM) if round_ == 0 else signal.SIGKILL
         for process in found:
             if sig == signal.SIGKILL or not (process.forwarder and supervised):
                 signal_daemon_process(process.pid, sig)

@@ -20,7 +20,8 @@ nftables table (pyvs.dataplane.nft_guard) drops the service tuples before
 the kernel sees them; it follows lb_services every `sync_interval` seconds
 (a service added less than that before its first packet can still see the
 kernel's RST) and is removed on exit, as the sockets are closed, on SIGTERM
-or SIGINT.
+or SIGINT; SIGUSR1 stops the forwarder but leaves the table, for the
+forwarder that follows it to replace.
 Frames the kernel sends (PACKET_OUTGOING) are not the director's to handle.
 """
 
@@ -209,6 +210,7 @@ class LiveDirector:
         self.sync_interval = sync_interval
         self._log = log or _print
         self._stop = False
+        self.keep_guard = False  # close() leaves the nft table (SIGUSR1: another forwarder follows)
         self._closers: list[Callable[[], object]] = []
         try:
             ifindexes = {socket.if_nametoindex(name): name for name in ifnames}
@@ -217,7 +219,7 @@ class LiveDirector:
             self.fib = KernelFib()
             self._closers.append(self.fib.close)
             self.guard = ServiceGuard()
-            self._closers.append(self.guard.close)
+            self._closers.append(self._close_guard)
             self.guard.sync(configured_services(self.maps))
             maps, fib = self.maps, self.fib
 
@@ -247,20 +249,26 @@ class LiveDirector:
             with contextlib.suppress(Exception):
                 self._closers.pop()()
 
+    def _close_guard(self) -> None:
+        if not self.keep_guard:
+            self.guard.close()
+
     def stop(self) -> None:
         self._stop = True
 
     def serve(self, tick: Callable[[], None] | None = None) -> ForwarderCounts:
-        """Forward until SIGTERM or SIGINT (or stop()); returns the counts. `tick()` is
-        called every `sync_interval` while forwarding goes on."""
+        """Forward until SIGTERM, SIGINT or SIGUSR1 (which sets keep_guard), or stop(); returns
+        the counts. `tick()` is called every `sync_interval` while forwarding goes on."""
         wake_r, wake_w = socket.socketpair()
         wake_r.setblocking(False)
         wake_w.setblocking(False)
 
-        def on_signal(_signum: int, _frame: FrameType | None) -> None:
+        def on_signal(signum: int, _frame: FrameType | None) -> None:
             self._stop = True
+            self.keep_guard = self.keep_guard or signum == signal.SIGUSR1
 
-        previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGTERM, signal.SIGINT)}
+        stops = (signal.SIGTERM, signal.SIGINT, signal.SIGUSR1)
+        previous = {sig: signal.signal(sig, on_signal) for sig in stops}
         old_wakeup = signal.set_wakeup_fd(wake_w.fileno())
         try:
             self._loop(wake_r, tick)
