@@ -5,10 +5,13 @@
 - A new namespace that gets a deleted one's inode number sees none of its
   services (pins are kept per inode and cookie), and `pyvs director prune`
   removes the deleted one's pins, and only those.
+- `pyvsadm -R` of 10,000 services killed at 20 random points is seen whole or
+  not at all, and what `-S` then prints is what `-R` restores.
 """
 
 from __future__ import annotations
 
+import random
 import subprocess
 import time
 from pathlib import Path
@@ -89,12 +92,20 @@ from pyvs.packet import abi
 with XdpDataplane.open_pinned() as plane:
     state = read_state(plane.maps)
     live = {v.id for v in state.services.values()}
-    orphans = [i for i, r in state.reals.items() if r.svc_id != FREE_SVC_ID and r.svc_id not in live]
+    in_use = [i for i, r in state.reals.items() if r.svc_id != FREE_SVC_ID]
+    orphans = [i for i in in_use if state.reals[i].svc_id not in live]
     counts = {}
     for key in state.services:
         counts[abi.be32(key.address)] = counts.get(abi.be32(key.address), 0) + 1
-    print(len(orphans), state.vip_addrs == counts)
+    print(len(orphans), state.vip_addrs == counts, len(state.services), len(in_use))
 """
+
+
+def check_whole(ns: Namespace, services: int, reals: int) -> None:
+    """The maps hold `services` services and `reals` real servers in use, no real server of a
+    service that is gone, and per VIP address the count of its services."""
+    done = ns.run_pyvs(python_code_argv(CHECK_WHOLE))
+    assert done.stdout.split() == ["0", "True", str(services), str(reals)]
 
 
 def rules(services: int, reals: int) -> str:
@@ -106,44 +117,94 @@ def rules(services: int, reals: int) -> str:
     return "\n".join(lines) + "\n"
 
 
+KILLED_SERVICES = 10_000
+KILLED_REALS = 1  # per service: 20,000 rules (CI's time: each kill is followed by -S, -R elsewhere, -C)
+KILLS = 20
+
+
 def test_a_killed_restore_is_seen_whole_and_clear_leaves_nothing() -> None:
+    """`pyvsadm -R` of 10,000 services SIGKILLed at KILLS random points (one before its journal
+    appears, the others within the time a whole run's journal exists; the seed is printed):
+    what the next pyvsadm sees is nothing or the whole configuration, the maps hold no orphan,
+    what `-S -n` prints restores (`-R` in a fresh namespace) to the same `-S -n`, and `-C`
+    leaves nothing. Both outcomes, nothing and finished from the journal, occur."""
+    seed = random.randrange(1 << 32)
+    print(f"kill points: seed {seed}")
+    rng = random.Random(seed)
     with Topology() as topology:
         ns = topology.add_namespace("killed")
         topology.on_close(lambda: release_pyvs_state(ns, []))
+        fresh = topology.add_namespace("fresh")
+        topology.on_close(lambda: release_pyvs_state(fresh, []))
 
-        def pyvsadm(*args: str, stdin: str | None = None) -> str:
-            return ns.run_pyvs([*pyvsadm_argv(), *args], input=stdin, timeout=300).stdout
+        def pyvsadm(*args: str, stdin: str | None = None, where: Namespace = ns) -> str:
+            return where.run_pyvs([*pyvsadm_argv(), *args], input=stdin, timeout=300).stdout
 
-        restore = rules(2000, 4)
-        pyvsadm("-R", stdin=restore)
-        whole = pyvsadm("-S", "-n")
-        assert len(whole.splitlines()) == 2000 * 5
-        pyvsadm("-C")
-        assert pyvsadm("-S", "-n") == ""
+        restored: dict[str, str] = {}
+
+        def restores_to_itself(saved: str) -> bool:
+            """`-R` of `saved` in the fresh namespace, then its `-S -n`, is `saved` (each
+            distinct output restored once: the same text restores the same way)."""
+            if saved not in restored:
+                pyvsadm("-R", stdin=saved, where=fresh)
+                restored[saved] = pyvsadm("-S", "-n", where=fresh)
+                pyvsadm("-C", where=fresh)
+            return restored[saved] == saved
+
+        restore = rules(KILLED_SERVICES, KILLED_REALS)
         restore_file = topology.workdir / "restore"
         restore_file.write_text(restore)
         journal = pins.journal_path(pins.netns_dir(identity_of(ns.path)))
-        outcomes = []
-        # The journal appears when the map writes begin (the plan is made): kill then, and a
-        # little later, within the writes (about 10,000 syscalls), and once before it appears.
-        for delay in (None, 0.0, 0.002, 0.005, 0.01, 0.02, 0.04, 0.08):
+
+        def start_writer() -> subprocess.Popen[bytes]:
             with restore_file.open() as stdin:
-                writer = subprocess.Popen(ns.nsenter_argv([*pyvsadm_argv(), "-R"]), env=pyvs_env(),
-                                          stdin=stdin, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-                deadline = time.monotonic() + 60
-                while delay is not None and not journal.exists() and writer.poll() is None:
-                    assert time.monotonic() < deadline
-                if delay:
-                    time.sleep(delay)
-                writer.kill()  # SIGKILL: no clean-up of any kind
-                writer.wait()
+                return subprocess.Popen(ns.nsenter_argv([*pyvsadm_argv(), "-R"]), env=pyvs_env(), stdin=stdin,
+                                        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+        def wait_for_journal(writer: subprocess.Popen[bytes]) -> float:
+            deadline = time.monotonic() + 120
+            while not journal.exists() and writer.poll() is None:
+                assert time.monotonic() < deadline
+                time.sleep(0.0005)
+            return time.monotonic()
+
+        # A whole run: what it leaves, and the window in which its journal exists (its map writes).
+        writer = start_writer()
+        appeared = wait_for_journal(writer)
+        while journal.exists():
+            time.sleep(0.0005)
+        window = time.monotonic() - appeared
+        assert writer.wait(timeout=300) == 0
+        whole = pyvsadm("-S", "-n")
+        assert len(whole.splitlines()) == KILLED_SERVICES * (1 + KILLED_REALS)
+        assert restores_to_itself(whole)
+        pyvsadm("-C")
+        assert pyvsadm("-S", "-n") == ""
+        delays: list[float | None] = [None, *(rng.uniform(0.0, window) for _ in range(KILLS - 1))]
+        rng.shuffle(delays)
+        print(f"journal window of a whole run: {window:.3f} s; kill delays:",
+              " ".join("before" if d is None else f"{d:.4f}" for d in delays))
+        outcomes = []
+        for delay in delays:
+            writer = start_writer()
+            if delay is not None:
+                wait_for_journal(writer)
+                time.sleep(delay)
+            writer.kill()  # SIGKILL: no clean-up of any kind
+            writer.wait()
             interrupted = journal.exists()
             seen = pyvsadm("-S", "-n")  # the next writer finishes what the killed one began, or finds nothing
             assert seen in ("", whole)
             outcomes.append("finished from the journal" if interrupted else "whole" if seen else "nothing")
-            assert ns.run_pyvs(python_code_argv(CHECK_WHOLE)).stdout.split() == ["0", "True"]
+            check_whole(ns, KILLED_SERVICES if seen else 0, KILLED_SERVICES * KILLED_REALS if seen else 0)
+            assert restores_to_itself(seen)
             pyvsadm("-C")
-            assert pyvsadm("-S", "-n") == ""
-            assert ns.run_pyvs(python_code_argv(CHECK_WHOLE)).stdout.split() == ["0", "True"]
+            check_whole(ns, 0, 0)  # -S would print nothing
         print("outcomes:", outcomes)
         assert "nothing" in outcomes and "finished from the journal" in outcomes
+        # After all that, a whole -R and -C cycle is as clean as the first.
+        pyvsadm("-R", stdin=restore)
+        assert pyvsadm("-S", "-n") == whole
+        pyvsadm("-C")
+        assert pyvsadm("-S", "-n") == ""
+        check_whole(ns, 0, 0)

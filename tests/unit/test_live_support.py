@@ -8,6 +8,7 @@ import struct
 
 import pytest
 
+from pyvs.daemon.forwarder import MAX_BACKOFF_S, backoff, killed
 from pyvs.dataplane import nft_guard
 from pyvs.dataplane.forwarder_process import MODULE, daemon_ifaces
 from pyvs.dataplane.kernel_handoff import IP_DF, IP_MF, KernelHandoff, fragment_ipv4, ipv4_checksum
@@ -122,6 +123,22 @@ def test_guard_runs_nft_only_on_change(monkeypatch: pytest.MonkeyPatch) -> None:
 
 def test_daemon_ifaces_from_the_command_line() -> None:
     cmdline = ["/usr/bin/python3", "-m", MODULE, "--pid-file", "/run/pyvs/x.pid", "eth0",
-               "--sync-interval", "0.5", "eth1"]
+               "--sync-interval", "0.5", "--adopt", "1234", "eth1"]
     assert daemon_ifaces(cmdline) == ("eth0", "eth1")
     assert daemon_ifaces(["/usr/bin/python3", "-m", "http.server"]) is None
+
+
+def test_a_forwarder_that_keeps_failing_is_restarted_ever_later() -> None:
+    assert [backoff(n) for n in range(1, 9)] == [0.0, 0.1, 0.2, 0.4, 0.8, 1.6, 3.2, MAX_BACKOFF_S]
+
+
+def test_a_forwarder_killed_from_outside_is_told_from_one_that_failed() -> None:
+    def exited(code: int) -> int:
+        return code << 8
+
+    def signalled(sig: int) -> int:
+        return sig
+
+    outside = (signalled(9), signalled(15), exited(0), exited(143), exited(130), None)
+    assert [killed(s) for s in outside] == [True] * len(outside)
+    assert [killed(s) for s in (exited(1), signalled(11), signalled(6))] == [False] * 3

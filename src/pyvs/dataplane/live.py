@@ -20,7 +20,8 @@ nftables table (pyvs.dataplane.nft_guard) drops the service tuples before
 the kernel sees them; it follows lb_services every `sync_interval` seconds
 (a service added less than that before its first packet can still see the
 kernel's RST) and is removed on exit, as the sockets are closed, on SIGTERM
-or SIGINT.
+or SIGINT; SIGUSR1 stops the forwarder but leaves the table, for the
+forwarder that follows it to replace.
 Frames the kernel sends (PACKET_OUTGOING) are not the director's to handle.
 """
 
@@ -209,6 +210,7 @@ class LiveDirector:
         self.sync_interval = sync_interval
         self._log = log or _print
         self._stop = False
+        self.keep_guard = False  # close() leaves the nft table (SIGUSR1: another forwarder follows)
         self._closers: list[Callable[[], object]] = []
         try:
             ifindexes = {socket.if_nametoindex(name): name for name in ifnames}
@@ -218,7 +220,7 @@ class LiveDirector:
             self.fib = KernelFib()
             self._closers.append(self.fib.close)
             self.guard = ServiceGuard()
-            self._closers.append(self.guard.close)
+            self._closers.append(self._close_guard)
             self.guard.sync(configured_services(self.maps))
             maps, fib = self.maps, self.fib
 
@@ -248,22 +250,29 @@ class LiveDirector:
             with contextlib.suppress(Exception):
                 self._closers.pop()()
 
+    def _close_guard(self) -> None:
+        if not self.keep_guard:
+            self.guard.close()
+
     def stop(self) -> None:
         self._stop = True
 
-    def serve(self) -> ForwarderCounts:
-        """Forward until SIGTERM or SIGINT (or stop()); returns the counts."""
+    def serve(self, tick: Callable[[], None] | None = None) -> ForwarderCounts:
+        """Forward until SIGTERM, SIGINT or SIGUSR1 (which sets keep_guard), or stop(); returns
+        the counts. `tick()` is called every `sync_interval` while forwarding goes on."""
         wake_r, wake_w = socket.socketpair()
         wake_r.setblocking(False)
         wake_w.setblocking(False)
 
-        def on_signal(_signum: int, _frame: FrameType | None) -> None:
+        def on_signal(signum: int, _frame: FrameType | None) -> None:
             self._stop = True
+            self.keep_guard = self.keep_guard or signum == signal.SIGUSR1
 
-        previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGTERM, signal.SIGINT)}
+        stops = (signal.SIGTERM, signal.SIGINT, signal.SIGUSR1)
+        previous = {sig: signal.signal(sig, on_signal) for sig in stops}
         old_wakeup = signal.set_wakeup_fd(wake_w.fileno())
         try:
-            self._loop(wake_r)
+            self._loop(wake_r, tick)
         finally:
             signal.set_wakeup_fd(old_wakeup)
             for sig, handler in previous.items():
@@ -274,7 +283,7 @@ class LiveDirector:
             self.forwarder.counts.overruns += _socket_drops(sock)
         return self.forwarder.counts
 
-    def _loop(self, wake: socket.socket) -> None:
+    def _loop(self, wake: socket.socket, tick: Callable[[], None] | None) -> None:
         poller = select.poll()
         by_fd = {sock.fileno(): ifindex for ifindex, sock in self.forwarder.sockets.items()}
         for fd in [*by_fd, self.fib.fileno(), wake.fileno()]:
@@ -301,6 +310,8 @@ class LiveDirector:
                 if self.guard.sync(configured_services(self.maps)):
                     self._log(f"services: {', '.join(sorted(map(_service_text, self.guard.services or ())))}")
                 next_sync = time.monotonic() + self.sync_interval
+                if tick is not None and not self._stop:
+                    tick()
             if time.monotonic() >= next_sweep:  # what the XDP director's BPF timers do
                 sweep_flows(self.maps, time.monotonic_ns())
                 next_sweep = time.monotonic() + SWEEP_INTERVAL_S
@@ -337,14 +348,15 @@ def _print(text: str) -> None:
 
 
 def run(ifnames: Iterable[str], *, sync_interval: float = 0.1,
-        ready: Callable[[], None] | None = None) -> ForwarderCounts:
-    """Open the live director on `ifnames`, call `ready()`, forward until a signal, clean up."""
+        ready: Callable[[], None] | None = None, tick: Callable[[], None] | None = None) -> ForwarderCounts:
+    """Open the live director on `ifnames`, call `ready()`, forward until a signal (calling
+    `tick()` every `sync_interval`), clean up."""
     director = LiveDirector(list(ifnames), sync_interval=sync_interval)
     try:
         _print(f"forwarding on {', '.join(director.ifnames)}")
         if ready is not None:
             ready()
-        counts = director.serve()
+        counts = director.serve(tick)
         _print(f"stopped: {counts.line()}")
         return counts
     finally:

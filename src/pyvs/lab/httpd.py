@@ -1,5 +1,6 @@
 """The lab real servers' HTTP server: every GET gets one line naming the server;
-a POST gets that line and the number of bytes it carried.
+a POST gets that line and the number of bytes it carried; GET /bytes/N gets
+N bytes of `pattern()` (a download), with the line in an X-Served-By header.
 
 Unlike `python3 -m http.server` it speaks HTTP/1.1 with Content-Length, so a
 client can keep a connection open across requests (the weight-0 test needs
@@ -10,8 +11,20 @@ Run as `python -m pyvs.lab.httpd --bind ADDR --port 80 --text "served by 10.3.3.
 from __future__ import annotations
 
 import argparse
+import re
 import sys
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+CHUNK = 1 << 16
+_BYTES_PATH = re.compile(r"/bytes/(\d+)")
+_PERIOD = 251  # prime: a chunk or segment delivered twice or out of place changes the bytes
+
+
+def pattern(offset: int, length: int) -> bytes:
+    """Bytes offset .. offset + length of a download: byte i is i mod 251."""
+    period = bytes(range(_PERIOD))
+    start = offset % _PERIOD
+    return (period * (2 + length // _PERIOD))[start:start + length]
 
 
 class LabServer(ThreadingHTTPServer):
@@ -29,12 +42,25 @@ class LabHandler(BaseHTTPRequestHandler):
 
     def do_GET(self) -> None:
         assert isinstance(self.server, LabServer)
+        if (download := _BYTES_PATH.fullmatch(self.path)) is not None:
+            self.send_download(int(download.group(1)))
+            return
         body = self.server.text.encode()
         self.send_response(200)
         self.send_header("Content-Type", "text/plain")
         self.send_header("Content-Length", str(len(body)))
         self.end_headers()
         self.wfile.write(body)
+
+    def send_download(self, length: int) -> None:
+        assert isinstance(self.server, LabServer)
+        self.send_response(200)
+        self.send_header("Content-Type", "application/octet-stream")
+        self.send_header("Content-Length", str(length))
+        self.send_header("X-Served-By", self.server.text.strip())
+        self.end_headers()
+        for offset in range(0, length, CHUNK):
+            self.wfile.write(pattern(offset, min(CHUNK, length - offset)))
 
     def do_POST(self) -> None:
         """Read the whole body, answer with the server's line and the byte count."""

@@ -110,6 +110,15 @@ class SeedLab:
         client.connected_port = client.read_line().split(" ", 1)[0]
         return client
 
+    def download(self, length: int, rate: int) -> Download:
+        """A GET of `length` bytes (the real servers' /bytes/N) read at `rate` bytes/s until `finish()`."""
+        argv = [*python_module_argv("pyvs.lab.httpclient"), VIP, str(PORT), "download", f"/bytes/{length}",
+                str(rate)]
+        proc = self.topology.start(self.client, argv, name=f"download-{time.monotonic_ns()}", pipes=True)
+        client = Download(proc)
+        client.connected_port = client.read_line().split(" ", 1)[0]
+        return client
+
 
 @dataclass(slots=True)
 class KeepAliveClient:
@@ -142,6 +151,22 @@ class KeepAliveClient:
 
     def close(self) -> None:
         self.process.stop()
+
+
+@dataclass(slots=True)
+class Download(KeepAliveClient):
+    """Drives `pyvs.lab.httpclient download` through its stdin and stdout."""
+
+    def finish(self, timeout: float = 60.0) -> tuple[str, int, str]:
+        """Read the rest at full speed; returns (answering real server, body bytes, body sha256)."""
+        stdin = self.process.popen.stdin
+        assert stdin is not None
+        stdin.write("finish\n")
+        stdin.flush()
+        port, real, received, digest = self.read_line(timeout).split()
+        if port != self.connected_port:
+            raise LabError(f"download changed connection: port {self.connected_port} -> {port}")
+        return real, int(received), digest
 
 
 def build_network(topology: Topology, reals: int = 1, *, dataplane: str = "xdp") -> SeedLab:
