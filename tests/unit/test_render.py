@@ -15,7 +15,7 @@ import pytest
 
 from pyvs.cli import stats
 from pyvs.cli.render import ListFormat, largenum, list_all, list_service, save
-from pyvs.model.enums import DecapCounter, DropReason, FwdMethod, Protocol, Scheduler
+from pyvs.model.enums import DecapCounter, DropReason, FwdMethod, IcmpCounter, Protocol, Scheduler
 from pyvs.model.service import RealServer, ServiceKey, VirtualService
 from pyvs.model.status import Counters, DataplaneStats, DirectorCounters, RealStatus, ServiceStatus
 
@@ -217,29 +217,34 @@ def test_largenum_exact_is_at_least_nine_wide_with_a_leading_blank(value: int, t
 
 def test_director_stats_table_keeps_zeros_and_leaves_out_what_is_not_pinned() -> None:
     drops = {DropReason.TTL_EXCEEDED: 3, DropReason.FLOW_BUSY: 12345}
-    counters = DataplaneStats(DirectorCounters(drops, 5, 262144), None)
+    counters = DataplaneStats(DirectorCounters(drops, 5, 262144, {IcmpCounter.FWD_FRAG_NEEDED: 7}), None)
     assert stats.render(counters) == (
-        "SECTION  COUNTER           VALUE\n"
-        "drops    bad_ip_header         0\n"
-        "drops    bad_ip_checksum       0\n"
-        "drops    fragment              0\n"
-        "drops    bad_l4_header         0\n"
-        "drops    ttl_exceeded          3\n"
-        "drops    no_real_server        0\n"
-        "drops    no_headroom           0\n"
-        "drops    no_route              0\n"
-        "drops    frag_needed           0\n"
-        "drops    flow_table_full       0\n"
-        "drops    flow_busy         12345\n"
-        "flows    entries               5\n"
-        "flows    max_entries      262144\n"
+        "SECTION  COUNTER             VALUE\n"
+        "drops    bad_ip_header           0\n"
+        "drops    bad_ip_checksum         0\n"
+        "drops    fragment                0\n"
+        "drops    bad_l4_header           0\n"
+        "drops    ttl_exceeded            3\n"
+        "drops    no_real_server          0\n"
+        "drops    no_headroom             0\n"
+        "drops    no_route                0\n"
+        "drops    frag_needed             0\n"
+        "drops    flow_table_full         0\n"
+        "drops    flow_busy           12345\n"
+        "drops    real_server_gone        0\n"
+        "flows    entries                 5\n"
+        "flows    max_entries        262144\n"
+        "icmp     fwd_unreach             0\n"
+        "icmp     fwd_frag_needed         7\n"
+        "icmp     fwd_time_exceeded       0\n"
+        "icmp     passed                  0\n"
     )
 
 
 def test_director_stats_json_has_the_same_keys_whatever_is_pinned() -> None:
     decap_only = DataplaneStats(None, {DecapCounter.PACKETS: 4, DecapCounter.BYTES: 512})
     assert json.loads(stats.as_json(decap_only)) == {
-        "drops": None, "flows": None, "decap": {"packets": 4, "bytes": 512, "dropped": 0}}
+        "drops": None, "flows": None, "icmp": None, "decap": {"packets": 4, "bytes": 512, "dropped": 0}}
     assert stats.render(decap_only) == (
         "SECTION  COUNTER  VALUE\n"
         "decap    packets      4\n"

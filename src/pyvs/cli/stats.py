@@ -6,7 +6,9 @@ same from one run to the next (grep-able, diff-able); a section whose program
 has no maps pinned in the namespace (the director, the decapsulation) is left
 out. as_json() gives one object whose keys never change: "drops" (every reason
 of lb_drop_reason but NONE, which nothing counts), "flows" ("entries",
-"max_entries") and "decap" (every lb_decap_counter), each null when that
+"max_entries"), "icmp" (every lb_icmp_counter: ICMP errors about services' flows
+forwarded to their real servers, by type, or passed to the kernel) and "decap"
+(every lb_decap_counter), each null when that
 program's maps are not pinned. Counter names are the enums' names in lower case.
 
 Rule: pure; the counters come from pyvs.dataplane.xdp.read_stats().
@@ -19,7 +21,7 @@ from collections.abc import Iterable, Mapping
 from enum import IntEnum
 from typing import Final, TypeVar
 
-from pyvs.model.enums import DecapCounter, DropReason
+from pyvs.model.enums import DecapCounter, DropReason, IcmpCounter
 from pyvs.model.status import DataplaneStats
 
 HEADER: Final = ("SECTION", "COUNTER", "VALUE")
@@ -37,6 +39,7 @@ def as_dict(stats: DataplaneStats) -> dict[str, dict[str, int] | None]:
     return {
         "drops": None if director is None else _named(director.drops, _DROP_REASONS),
         "flows": None if director is None else {"entries": director.flows, "max_entries": director.max_flows},
+        "icmp": None if director is None else _named(director.icmp, IcmpCounter),
         "decap": None if stats.decap is None else _named(stats.decap, DecapCounter),
     }
 

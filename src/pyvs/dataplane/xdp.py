@@ -23,7 +23,7 @@ from pyvs.dataplane import features, libbpf, pins
 from pyvs.dataplane.maps import BpfMap, pinned_counters, pinned_decap_maps, pinned_director_maps
 from pyvs.dataplane.sources import KernelSources
 from pyvs.dataplane.state import MapDataplane, apply
-from pyvs.model.enums import FLOW_TIMEOUT_S, Action, DecapCounter, DropReason
+from pyvs.model.enums import FLOW_TIMEOUT_S, Action, DecapCounter, DropReason, IcmpCounter
 from pyvs.model.errors import ConfigError, DataplaneError, LbError
 from pyvs.model.status import DataplaneStats, DirectorCounters
 from pyvs.packet import abi
@@ -263,7 +263,9 @@ def read_stats(directory: Path | None = None) -> DataplaneStats:
         drops = pinned_counters(directory, DIRECTOR_PREFIX + "drops")
         flows = BpfMap.pinned(directory, DIRECTOR_PREFIX + "flows", abi.FlowKey, abi.Flow)
         try:
-            director = DirectorCounters(_by(DropReason, drops), flows.count(), flows.max_entries)
+            icmp = pinned_counters(directory, DIRECTOR_PREFIX + "icmp")
+            director = DirectorCounters(_by(DropReason, drops), flows.count(), flows.max_entries,
+                                        _by(IcmpCounter, icmp))
         finally:
             flows.close()
     counts = pinned_counters(directory / "decap", "lb_decap_stats")

@@ -68,12 +68,13 @@ class Connection:
 
 @dataclass(frozen=True, slots=True)
 class DirectorCounters:
-    """The director's pressure: frames dropped by reason (lb_drops) and how full its
-    flow table (lb_flows) is."""
+    """The director's pressure: frames dropped by reason (lb_drops), how full its flow
+    table (lb_flows) is, and the ICMP errors it forwarded to real servers (lb_icmp)."""
 
     drops: Mapping[enums.DropReason, int]
     flows: int
     max_flows: int
+    icmp: Mapping[enums.IcmpCounter, int]  # ICMP errors about services' flows (lb_icmp)
 
 
 @dataclass(frozen=True, slots=True)
