@@ -39,8 +39,6 @@ def second_link(lab: SeedLab) -> None:
     real.addr_add(real_if, f"{real_addr}/24")
     router.addr_add(router_if, f"{router_addr}/24")
     router.sysctl({f"net.ipv4.conf.{router_if}.rp_filter": 0})
-    for ns, dev in ((real, real_if), (router, router_if)):
-        ns.ethtool(dev, tx=False)
     real.ip("route", "replace", "default", "via", router_addr, "dev", real_if)
 
 

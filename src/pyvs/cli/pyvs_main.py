@@ -51,18 +51,25 @@ def _vip(text: str) -> ipaddress.IPv4Address:
 
 
 def cmd_director_attach(args: argparse.Namespace) -> int:
-    from pyvs.dataplane import forwarder_process, xdp
+    from pyvs.dataplane import forwarder_process, veth, xdp
 
     if args.dataplane == "python":
         forwarder_process.attach(args.ifaces)
+        xdp.set_settings(skb_mode=False, drain=args.removed == "drain")
         return 0
     for ifname in args.ifaces:
         xdp.ifindex_of(ifname)  # a bad name changes nothing
     xdp.require_director_kernel()  # nor does a kernel without what the director needs
     forwarder_process.release(args.ifaces)  # one data plane per interface
-    for ifname in args.ifaces:
-        if xdp.attach_director(ifname) is xdp.AttachMode.GENERIC:
+    modes = {ifname: xdp.attach_director(ifname) for ifname in args.ifaces}
+    for ifname, mode in modes.items():
+        if mode is xdp.AttachMode.GENERIC:
             print(f"pyvs: {ifname}: {GENERIC_XDP_NOTE}", file=sys.stderr)
+        elif (warning := veth.silent_drop_warning(ifname)) is not None:
+            print(f"pyvs: warning: {warning}", file=sys.stderr)
+    # In generic mode the kernel finishes checksums a local sender left to offload (the
+    # program must not); one interface in generic mode decides for all.
+    xdp.set_settings(skb_mode=xdp.AttachMode.GENERIC in modes.values(), drain=args.removed == "drain")
     return 0
 
 
@@ -228,6 +235,10 @@ def build_parser() -> argparse.ArgumentParser:
         sub.add_argument("ifaces", nargs="+", metavar="IFACE")
         if name == "attach":
             _dataplane_option(sub)
+            sub.add_argument("--removed", choices=("drop", "drain"), default="drop",
+                             help="packets of connections whose real server was removed (pyvsadm -d): "
+                                  "drop them, as IPVS does (default), or let them drain to it until "
+                                  "the connection ends or times out")
     command(director, "prune", cmd_director_prune,
             "remove the pinned maps of network namespaces that no longer exist")
     stats = command(director, "stats", cmd_director_stats,

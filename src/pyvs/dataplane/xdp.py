@@ -23,7 +23,7 @@ from pyvs.dataplane import features, libbpf, pins
 from pyvs.dataplane.maps import BpfMap, pinned_counters, pinned_decap_maps, pinned_director_maps
 from pyvs.dataplane.sources import KernelSources
 from pyvs.dataplane.state import MapDataplane, apply
-from pyvs.model.enums import FLOW_TIMEOUT_S, Action, DecapCounter, DropReason, IcmpCounter
+from pyvs.model.enums import FLOW_TIMEOUT_S, Action, DecapCounter, DropReason, IcmpCounter, Setting
 from pyvs.model.errors import ConfigError, DataplaneError, LbError
 from pyvs.model.status import DataplaneStats, DirectorCounters
 from pyvs.packet import abi
@@ -174,6 +174,13 @@ def attach_director(ifname: str) -> AttachMode:
         plane.read()
         plane.refresh_sources()
     return mode
+
+
+def set_settings(*, skb_mode: bool, drain: bool) -> None:
+    """pyvs's own switches (lb_settings) in this namespace's pinned maps."""
+    with XdpDataplane(pins.netns_dir()) as plane:
+        plane.set_setting(Setting.SKB_MODE, skb_mode)
+        plane.set_setting(Setting.DRAIN, drain)
 
 
 def detach_director(ifname: str) -> None:

@@ -12,14 +12,15 @@ experiment itself (captures, curl, evidence) is in pyvs.lab.experiment.
 `dataplane` is "xdp" (the director's XDP program) or "python" (`pyvs director
 attach --dataplane python`: the forwarder daemon over AF_PACKET).
 
-Veth facts this network respects: a frame that XDP transmits into a veth is
-dropped unless the receiving peer runs NAPI: GRO on is said to be enough, but
-on this project's kernels only an XDP program on the peer is (so GRO on the
-router's veths and pyvs.lab.xdp_pass on its side of the director's link);
-veth TX checksum offload leaves TCP checksums for later, which an XDP program
-that copies the packet does not finish (so TX checksumming off on the client
-and the router). The python data plane sends with AF_PACKET, which needs
-neither, so its lab attaches no XDP program on the router.
+Every interface keeps the kernel's default offloads: the client's and the
+router's veths hand packets over with their TCP and UDP checksums left to
+offload, as containers and VMs on a director's host do, and pyvs finishes
+them (bpf/csum_offload.h). One veth fact the lab does arrange for: a frame
+that XDP transmits into a veth is dropped unless the receiving peer runs NAPI:
+GRO on is said to be enough, but on this project's kernels only an XDP program
+on the peer is (so pyvs.lab.xdp_pass on the router's side of the director's
+link; `pyvs director attach` warns about a veth whose peer has none). The
+python data plane sends with AF_PACKET, which needs no such program.
 """
 
 from __future__ import annotations
@@ -197,15 +198,12 @@ def build_network(topology: Topology, reals: int = 1, *, dataplane: str = "xdp")
     router_ifs = [lab.router_client_if, lab.router_director_if, *lab.router_real_ifs, REALS_BRIDGE]
     router.sysctl({"net.ipv4.ip_forward": 1, **{
         f"net.ipv4.conf.{dev}.rp_filter": 0 for dev in ("all", "default", *router_ifs)}})
-    for dev in (lab.router_client_if, lab.router_director_if, *lab.router_real_ifs):
-        router.ethtool(dev, gro=True, tx=False)
     if dataplane == "xdp":
         # The director sends with XDP_TX into this veth: see pyvs.lab.xdp_pass.
         attach_xdp_pass(router, lab.router_director_if)
 
     client.addr_add(IFACE, f"{CLIENT}/24")
     client.route_add("default", ROUTER_CLIENT_SIDE)
-    client.ethtool(IFACE, tx=False)
 
     director.addr_add(IFACE, f"{DIRECTOR}/24")
     director.addr_add(IFACE, f"{VIP}/32", broadcast=VIP)  # the seed's eth0:0
