@@ -91,6 +91,8 @@ HELPERS = {f.ident: f for f in (
     Feature("helper", 5, "the BPF helper bpf_ktime_get_ns()", "4.1"),
     Feature("helper", 7, "the BPF helper bpf_get_prandom_u32() (the twos scheduler)", "4.1"),
     Feature("helper", 23, "the BPF helper bpf_redirect() in XDP programs", "4.14"),
+    Feature("helper", 28, "the BPF helper bpf_csum_diff() in XDP programs (checksums left to offload)",
+            "4.15"),
     Feature("helper", 44, "the BPF helper bpf_xdp_adjust_head()", "4.10"),
     Feature("helper", 65, "the BPF helper bpf_xdp_adjust_tail()", "4.18"),
     Feature("helper", 69, "the BPF helper bpf_fib_lookup()", "4.18"),
