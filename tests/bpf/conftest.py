@@ -26,14 +26,17 @@ from pathlib import Path
 
 import pytest
 
+from pyvs.bpf import build
 from pyvs.control import config as cfg
 from pyvs.dataplane import libbpf, pins, xdp
 from pyvs.dataplane.libbpf import XdpMd
+from pyvs.dataplane.maps import PerCpuMap
 from pyvs.lab import fib_netns as lab_fib
 from pyvs.lab.fib_netns import OTHER_MAC as OTHER_MAC  # re-exported for the tests
 from pyvs.lab.fib_netns import OTHER_ROUTER_MAC as OTHER_ROUTER_MAC
 from pyvs.model import FwdMethod, Protocol, RealServer, Scheduler, ServiceKey, VirtualService
 from pyvs.model.enums import Action
+from pyvs.packet import abi
 from tests.vectors.frames import DIRECTOR_MAC, ROUTER_MAC
 
 
@@ -123,3 +126,38 @@ def director(fib_netns: str) -> Iterator[Director]:
 
 def u32(value: int) -> ctypes.c_uint32:
     return ctypes.c_uint32(value)
+
+
+# The decapsulation program under test: its VIP and its host's own address.
+DECAP_VIP = ipaddress.IPv4Address("10.2.2.3")
+DECAP_LOCAL = ipaddress.IPv4Address("10.3.3.3")
+
+class Decap:
+    """The loaded decapsulation program, and a way to run frames through it."""
+
+    def __init__(self, obj: libbpf.BpfObject) -> None:
+        self.obj = obj
+        self.stats = PerCpuMap(obj.map_fd("lb_decap_stats"), ctypes.c_uint32, ctypes.c_uint64)
+
+    def run(self, frame: bytes) -> tuple[Action, bytes]:
+        ctx = XdpMd(data=0, data_end=len(frame), ingress_ifindex=1)
+        rc, out, _ = libbpf.prog_test_run(self.obj.program_fd("lb_decap"), frame, ctx=ctx)
+        return Action(rc), out
+
+    def counter(self, index: int) -> int:
+        return sum(v.value for v in self.stats.get_all(ctypes.c_uint32(index)))
+
+
+@pytest.fixture
+def decap(monkeypatch: pytest.MonkeyPatch) -> Iterator[Decap]:
+    root = Path(f"/sys/fs/bpf/pyvs-test-{uuid.uuid4().hex[:8]}")
+    pins.ensure_bpffs()
+    root.mkdir(parents=True)
+    try:
+        with libbpf.BpfObject(build.object_path("decap_xdp"), pin_root=root) as obj:
+            obj.load()
+            libbpf.map_update(obj.map_fd("lb_decap_vips"), abi.addr_key(DECAP_VIP), ctypes.c_uint32(1))
+            libbpf.map_update(obj.map_fd("lb_decap_locals"), abi.addr_key(DECAP_LOCAL), ctypes.c_uint32(1))
+            yield Decap(obj)
+    finally:
+        pins.remove_dir(root)

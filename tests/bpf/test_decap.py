@@ -2,57 +2,15 @@
 
 from __future__ import annotations
 
-import ctypes
-import ipaddress
-import uuid
-from collections.abc import Iterator
-from pathlib import Path
-
 import pytest
 from scapy.layers.inet import IP
 from scapy.layers.l2 import Ether
 
-from pyvs.bpf import build
-from pyvs.dataplane import libbpf, pins
-from pyvs.dataplane.libbpf import XdpMd
-from pyvs.dataplane.maps import PerCpuMap
 from pyvs.model.enums import Action
-from pyvs.packet import abi
+from tests.bpf.conftest import Decap
 from tests.vectors.frames import DIRECTOR_MAC, REAL1, ROUTER_MAC, client_ip, ipip_frame
 
-VIP = ipaddress.IPv4Address("10.2.2.3")
-LOCAL = ipaddress.IPv4Address(REAL1)
-
 pytestmark = [pytest.mark.needs_root, pytest.mark.needs_bpf]
-
-
-class Decap:
-    def __init__(self, obj: libbpf.BpfObject) -> None:
-        self.obj = obj
-        self.stats = PerCpuMap(obj.map_fd("lb_decap_stats"), ctypes.c_uint32, ctypes.c_uint64)
-
-    def run(self, frame: bytes) -> tuple[Action, bytes]:
-        ctx = XdpMd(data=0, data_end=len(frame), ingress_ifindex=1)
-        rc, out, _ = libbpf.prog_test_run(self.obj.program_fd("lb_decap"), frame, ctx=ctx)
-        return Action(rc), out
-
-    def counter(self, index: int) -> int:
-        return sum(v.value for v in self.stats.get_all(ctypes.c_uint32(index)))
-
-
-@pytest.fixture
-def decap(monkeypatch: pytest.MonkeyPatch) -> Iterator[Decap]:
-    root = Path(f"/sys/fs/bpf/pyvs-test-{uuid.uuid4().hex[:8]}")
-    pins.ensure_bpffs()
-    root.mkdir(parents=True)
-    try:
-        with libbpf.BpfObject(build.object_path("decap_xdp"), pin_root=root) as obj:
-            obj.load()
-            libbpf.map_update(obj.map_fd("lb_decap_vips"), abi.addr_key(VIP), ctypes.c_uint32(1))
-            libbpf.map_update(obj.map_fd("lb_decap_locals"), abi.addr_key(LOCAL), ctypes.c_uint32(1))
-            yield Decap(obj)
-    finally:
-        pins.remove_dir(root)
 
 
 def inner_frame(**kw: object) -> bytes:

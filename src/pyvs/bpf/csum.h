@@ -10,6 +10,7 @@
 #include <linux/types.h>
 #include <linux/bpf.h>
 #include <bpf/bpf_helpers.h>
+#include "bounds.h"
 
 /* csum_packet() sums whole chunks of this many bytes with bpf_csum_diff()... */
 #define LB_CSUM_CHUNK 256
@@ -62,6 +63,21 @@ static __always_inline __u32 csum_fold64(__u64 sum)
 	return (__u32)sum;
 }
 
+/* Add the sum of the @size bytes (a multiple of 4, at most 512) at @off to @sum. */
+static __always_inline int csum_add_chunk(void *data, void *data_end, __u32 off, __u32 size, __u64 *sum)
+{
+	__u8 *p = data + bounded(off, 0x1fff);
+	long part;
+
+	if ((void *)(p + size) > data_end)
+		return -1;
+	part = bpf_csum_diff(NULL, 0, (__be32 *)p, size, 0);
+	if (part < 0)
+		return -1;
+	*sum += (__u32)part;
+	return 0;
+}
+
 /**
  * csum_packet() - one's complement sum of @len bytes of the frame at @off
  * (an odd last byte padded with zero, as RFC 1071 says).
@@ -76,7 +92,6 @@ __noinline long csum_packet(struct xdp_md *ctx, __u32 off, __u32 len)
 	__u32 end, i, size;
 	__u64 sum = 0;
 	__u8 *p;
-	long part;
 
 	if (off > LB_CSUM_MAX_OFF || len > LB_CSUM_MAX_BYTES)
 		return -1;
@@ -84,13 +99,8 @@ __noinline long csum_packet(struct xdp_md *ctx, __u32 off, __u32 len)
 	for (i = 0; i < LB_CSUM_MAX_BYTES / LB_CSUM_CHUNK; i++) {
 		if (off + LB_CSUM_CHUNK > end)
 			break;
-		p = data + off;
-		if ((void *)(p + LB_CSUM_CHUNK) > data_end)
+		if (csum_add_chunk(data, data_end, off, LB_CSUM_CHUNK, &sum))
 			return -1;
-		part = bpf_csum_diff(NULL, 0, (__be32 *)p, LB_CSUM_CHUNK, 0);
-		if (part < 0)
-			return -1;
-		sum += (__u32)part;
 		off += LB_CSUM_CHUNK;
 	}
 	/* fewer than LB_CSUM_CHUNK bytes left: a chunk of each power of two in their count */
@@ -98,16 +108,11 @@ __noinline long csum_packet(struct xdp_md *ctx, __u32 off, __u32 len)
 	for (size = LB_CSUM_CHUNK / 2; size >= 4; size /= 2) {
 		if (!((end - off) & size))
 			continue;
-		p = data + off;
-		if ((void *)(p + size) > data_end)
+		if (csum_add_chunk(data, data_end, off, size, &sum))
 			return -1;
-		part = bpf_csum_diff(NULL, 0, (__be32 *)p, size, 0);
-		if (part < 0)
-			return -1;
-		sum += (__u32)part;
 		off += size;
 	}
-	p = data + off;
+	p = data + bounded(off, 0x1fff);
 	if ((end - off) & 2) {
 		if ((void *)(p + 2) > data_end)
 			return -1;

@@ -57,7 +57,7 @@ static __always_inline __u32 offloaded_csum_at(void *data, void *data_end, const
 							   : __builtin_offsetof(struct udphdr, check));
 	if (at > LB_CSUM_MAX_OFF)
 		return 0;
-	field = data + at;
+	field = data + bounded(at, 0xff);
 	if ((void *)(field + 1) > data_end)
 		return 0;
 	if (iph->protocol == IPPROTO_UDP && *field == 0)
@@ -83,7 +83,7 @@ static __always_inline void finish_offloaded_csum(struct xdp_md *ctx, const stru
 
 	if (sum < 0 || !iph || at > LB_CSUM_MAX_OFF)
 		return;
-	field = data + at;
+	field = data + bounded(at, 0xff);
 	if ((void *)(field + 1) > data_end)
 		return;
 	folded = csum_fold((__u32)sum);

@@ -143,23 +143,31 @@ static __always_inline int director_process(struct xdp_md *ctx)
 	iph = ipv4_at(data, data_end, frame.l3_off);
 	if (!iph)
 		return XDP_PASS;
-	if (iph->protocol == IPPROTO_ICMP)
-		return icmp_error_to_vip(ctx);
-	if (iph->protocol != IPPROTO_TCP && iph->protocol != IPPROTO_UDP)
+	if (iph->protocol != IPPROTO_TCP && iph->protocol != IPPROTO_UDP && iph->protocol != IPPROTO_ICMP)
 		return XDP_PASS;
 	rc = check_ipv4(data, data_end, frame.l3_off, &frame);
 	if (rc == -2)
 		return drop_if_vip(iph->daddr, LB_DROP_BAD_IP_CHECKSUM);
 	if (rc)
 		return drop_if_vip(iph->daddr, LB_DROP_BAD_IP_HEADER);
-	if (iph->frag_off & bpf_htons(IP_OFFSET))
-		return fragment_to_vip(ctx);
+	/* an ICMP error about a flow, a later fragment: decided apart, forwarded here */
+	if (iph->protocol == IPPROTO_ICMP || iph->frag_off & bpf_htons(IP_OFFSET)) {
+		long answer = iph->protocol == IPPROTO_ICMP ? icmp_error_to_vip(ctx) : fragment_to_vip(ctx);
+
+		if (answer < 0)
+			return LB_ANSWERED_ACTION(answer);
+		real_id = (__u32)answer;
+		real = bpf_map_lookup_elem(&lb_reals, &real_id);
+		if (!real)
+			return drop(LB_DROP_NO_REAL_SERVER);
+		return forward_to_real(ctx, frame_pack(&frame), real->addr, real->saddr, 0);
+	}
 	/* (no variable says "first fragment": the verifier would walk the rest twice) */
 	if (l4_check(data, data_end, iph->protocol, &frame, ipv4_is_fragment(iph)))
 		return drop_if_vip(iph->daddr, LB_DROP_BAD_L4_HEADER);
 	if (frame.l4_off > 78)
 		return XDP_PASS;
-	ports = data + frame.l4_off;
+	ports = data + bounded(frame.l4_off, 0x7f);
 	if ((void *)(ports + 2) > data_end)
 		return XDP_PASS;
 
@@ -167,20 +175,15 @@ static __always_inline int director_process(struct xdp_md *ctx)
 	svc_key.addr = iph->daddr;
 	svc_key.port = ports[1];
 	svc_key.proto = iph->protocol;
-	svc = bpf_map_lookup_elem(&lb_services, &svc_key);
-	if (!svc) {
-		/* a persistent service on port 0 takes every port of its VIP, as in IPVS */
-		svc_key.port = 0;
-		svc = bpf_map_lookup_elem(&lb_services, &svc_key);
-		if (!svc)
-			return XDP_PASS;
-	}
+	svc = service_lookup(&svc_key);
+	if (!svc)
+		return XDP_PASS;
 	if (iph->ttl <= 1)
 		return drop(LB_DROP_TTL_EXCEEDED);
 
 	/* flow lookup, schedule */
 	if (iph->protocol == IPPROTO_TCP) {
-		tcp = data + frame.l4_off;
+		tcp = data + bounded(frame.l4_off, 0x7f);
 		if ((void *)(tcp + 1) > data_end)
 			return XDP_PASS;
 	}

@@ -110,6 +110,15 @@ static __always_inline int send_encapsulated(struct xdp_md *ctx, const struct bp
 	return bpf_redirect(fib->ifindex, 0);
 }
 
+/*
+ * What icmp_error_to_vip() and fragment_to_vip() answer, in one number: a real
+ * server id (>= 0) to forward the packet to, or an XDP action to return
+ * (LB_ANSWER(action), < 0). They decide, the director forwards: a call chain
+ * through them to forward_to_real() would pass the stack's 512 bytes.
+ */
+#define LB_ANSWER(action) (-(long)(action) - 1)
+#define LB_ANSWERED_ACTION(answer) ((int)(-(answer) - 1))
+
 /* What forward_to_real() may do besides forwarding. */
 enum lb_forward_flag {
 	LB_FWD_REPLY = 1,	/* answer a too-big packet with DF set with "fragmentation needed" */

@@ -35,12 +35,12 @@ static __always_inline void frag_record(const struct iphdr *iph, __u32 svc_id, _
 }
 
 /**
- * fragment_to_vip() - a later fragment (offset > 0) of a TCP or UDP datagram,
- * whose IPv4 header was checked, to where its first went. A global function,
- * verified once whatever its caller (it parses the frame again).
- * Returns: the XDP action.
+ * fragment_to_vip() - where a later fragment (offset > 0) of a TCP or UDP
+ * datagram, whose IPv4 header was checked, goes: where its first went. A
+ * global function, verified once whatever its caller (it parses the frame again).
+ * Returns: the real server's id, or LB_ANSWER(XDP action).
  */
-__noinline int fragment_to_vip(struct xdp_md *ctx)
+__noinline long fragment_to_vip(struct xdp_md *ctx)
 {
 	void *data = (void *)(long)ctx->data;
 	void *data_end = (void *)(long)ctx->data_end;
@@ -51,27 +51,27 @@ __noinline int fragment_to_vip(struct xdp_md *ctx)
 	struct iphdr *iph;
 
 	if (parse_eth(data, data_end, &frame))
-		return XDP_PASS;
+		return LB_ANSWER(XDP_PASS);
 	iph = ipv4_at(data, data_end, frame.l3_off);
 	if (!iph || check_ipv4(data, data_end, frame.l3_off, &frame))
-		return XDP_PASS;
+		return LB_ANSWER(XDP_PASS);
 	key.saddr = iph->saddr;
 	key.daddr = iph->daddr;
 	key.id = iph->id;
 	key.proto = iph->protocol;
 	frag = bpf_map_lookup_elem(&lb_frags, &key);
 	if (!frag || bpf_ktime_get_ns() - frag->seen_ns > LB_FRAG_TIMEOUT_S * NSEC_PER_SEC)
-		return drop_if_vip(iph->daddr, LB_DROP_FRAGMENT);
+		return LB_ANSWER(drop_if_vip(iph->daddr, LB_DROP_FRAGMENT));
 	real = real_current(frag->real_id, frag->real_gen, frag->svc_id);
 	if (!real && setting(LB_SETTING_DRAIN))
 		real = real_draining(frag->real_id, frag->real_gen);
 	if (!real)
-		return drop(LB_DROP_REAL_SERVER_GONE);
+		return LB_ANSWER(drop(LB_DROP_REAL_SERVER_GONE));
 	if (iph->ttl <= 1)
-		return drop(LB_DROP_TTL_EXCEEDED);
+		return LB_ANSWER(drop(LB_DROP_TTL_EXCEEDED));
 	count(&lb_svc_stats, frag->svc_id, frame.l3_len, 0);
 	count(&lb_real_stats, frag->real_id, frame.l3_len, 0);
-	return forward_to_real(ctx, frame_pack(&frame), real->addr, real->saddr, 0);
+	return frag->real_id;
 }
 
 #endif /* LB_FRAGMENTS_H */

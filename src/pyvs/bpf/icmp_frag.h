@@ -103,7 +103,7 @@ static __always_inline int reply_frag_needed(struct xdp_md *ctx, const struct lb
 	sum = csum_packet(ctx, l2_len + sizeof(*iph), icmp_len);
 	data = (void *)(long)ctx->data;
 	data_end = (void *)(long)ctx->data_end;
-	icmp = data + l2_len + sizeof(*iph);
+	icmp = data + bounded(l2_len, 0x1f) + sizeof(*iph);
 	if (sum < 0 || l2_len > 18 || (void *)(icmp + 1) > data_end)
 		return -1;
 	icmp->checksum = csum_fold((__u32)sum);

@@ -16,6 +16,7 @@
 #include <linux/udp.h>
 #include <bpf/bpf_endian.h>
 #include <bpf/bpf_helpers.h>
+#include "bounds.h"
 #include "csum.h"
 
 #define IP_MF 0x2000
@@ -127,7 +128,7 @@ static __always_inline int l4_check(void *data, void *data_end, __u8 proto,
 	if (frame->l4_off > 78)
 		return -1;
 	if (proto == IPPROTO_TCP) {
-		struct tcphdr *tcp = data + frame->l4_off;
+		struct tcphdr *tcp = data + bounded(frame->l4_off, 0x7f);
 
 		if ((void *)(tcp + 1) > data_end || l4_len < sizeof(*tcp))
 			return -1;
@@ -136,7 +137,7 @@ static __always_inline int l4_check(void *data, void *data_end, __u8 proto,
 		return 0;
 	}
 	if (proto == IPPROTO_UDP) {
-		struct udphdr *udp = data + frame->l4_off;
+		struct udphdr *udp = data + bounded(frame->l4_off, 0x7f);
 		__u32 ulen;
 
 		if ((void *)(udp + 1) > data_end || l4_len < sizeof(*udp))

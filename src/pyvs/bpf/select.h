@@ -21,6 +21,21 @@
 #include "lblc.h"
 
 /*
+ * service_lookup() - the service at @key, or else (a persistent service on port
+ * 0 takes every port of its VIP, as in IPVS) the one at port 0, @key's port
+ * then set to 0. Returns: the service, or NULL.
+ */
+static __always_inline struct lb_svc *service_lookup(struct lb_svc_key *key)
+{
+	struct lb_svc *svc = bpf_map_lookup_elem(&lb_services, key);
+
+	if (svc)
+		return svc;
+	key->port = 0;
+	return bpf_map_lookup_elem(&lb_services, key);
+}
+
+/*
  * Next TCP state of an input-only connection, from IPVS's table for
  * connections whose replies it never sees. Flag priority: RST, SYN, FIN, ACK.
  */

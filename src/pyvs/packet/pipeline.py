@@ -312,6 +312,13 @@ def estimate_rates(maps: DirectorMaps) -> None:
 
 # -- select.h ------------------------------------------------------------------
 
+def service_lookup(maps: DirectorMaps, vip: int, port: int, proto: int) -> abi.Svc | None:
+    """The service at (vip, port, proto), or else the one at port 0 (a persistent service on
+    port 0 takes every port of its VIP, as in IPVS)."""
+    svc = maps.services.get(abi.SvcKey(addr=vip, port=port, proto=proto))
+    return svc if svc is not None else maps.services.get(abi.SvcKey(addr=vip, port=0, proto=proto))
+
+
 def tcp_next_state(state: int, flags: int) -> int:
     """IPVS's table for input-only connections; flag priority RST, SYN, FIN, ACK."""
     if flags & TCP_RST:
@@ -917,9 +924,7 @@ def icmp_error_to_vip(data: bytearray, maps: DirectorMaps, fib: Fib, now: int,
         return Verdict(Action.PASS, bytes(data))
     sport, dport = struct.unpack_from("=HH", data, ports)
     vip = int.from_bytes(data[quoted + 12:quoted + 16], sys.byteorder)
-    svc = maps.services.get(abi.SvcKey(addr=vip, port=sport, proto=proto))
-    if svc is None:
-        svc = maps.services.get(abi.SvcKey(addr=vip, port=0, proto=proto))
+    svc = service_lookup(maps, vip, sport, proto)
     if svc is None:
         return Verdict(Action.PASS, bytes(data))
     key = abi.FlowKey(saddr=int.from_bytes(data[quoted + 16:quoted + 20], sys.byteorder), daddr=vip,
@@ -996,9 +1001,7 @@ def process_director(frame_in: bytes, maps: DirectorMaps, fib: Fib, *, now_ns: i
 
     # service lookup
     vip = int.from_bytes(daddr, sys.byteorder)
-    svc = maps.services.get(abi.SvcKey(addr=vip, port=dport, proto=proto))
-    if svc is None:  # a persistent service on port 0 takes every port of its VIP, as in IPVS
-        svc = maps.services.get(abi.SvcKey(addr=vip, port=0, proto=proto))
+    svc = service_lookup(maps, vip, dport, proto)
     if svc is None:
         return Verdict(Action.PASS, bytes(data))
     if data[l3 + 8] <= 1:
