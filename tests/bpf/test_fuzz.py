@@ -22,6 +22,7 @@ import os
 import random
 import struct
 from collections import Counter
+from collections.abc import Callable
 
 import pytest
 from scapy.layers.inet import ICMP, IP, TCP, UDP, fragment
@@ -167,6 +168,29 @@ def own_key(frame: bytes) -> bytes | None:
     return bytes(key)
 
 
+Run = Callable[[bytes], tuple[Action, bytes]]
+# a frame's output -> None when the program let nothing out of it, else what was wrong with it
+# ("" when nothing): the property checked on each frame
+Check = Callable[[Action, bytes, bytes], str | None]
+
+
+def fuzz(run: Run, base: list[bytes], check: Check, what: str) -> Counter[str]:
+    """FRAMES mutations of the frames in `base` through `run`, each output `check`ed;
+    returns how many of each mutation got each action, and how many were let out (`what`)."""
+    rng = random.Random(SEED)
+    seen: Counter[str] = Counter()
+    for _ in range(FRAMES):
+        kind, frame = mutate(rng, rng.choice(base))
+        action, out = run(frame)
+        problem = check(action, frame, out)
+        if problem is not None:
+            assert problem == "", (kind, problem, frame.hex())
+            seen[what] += 1
+        seen[f"{kind} {action.name}"] += 1
+    assert seen[what] > FRAMES // 20 and any(k.endswith("DROP") for k in seen), seen
+    return seen
+
+
 def test_the_director_never_forwards_an_invalid_frame_nor_changes_another_flow(director: Director) -> None:
     director.add_service(reals=((REAL1, 1), (REAL2, 1)))
     director.add_service(udp=True, port=53, reals=((REAL1, 1), (REAL2, 1)))
@@ -177,39 +201,28 @@ def test_the_director_never_forwards_an_invalid_frame_nor_changes_another_flow(d
                            / TCP(sport=1000 + n, dport=80, flags="S")))
     unrelated = {bytes(k): bytes(v) for k, v in flows.items()}
     assert len(unrelated) == 64
-    rng = random.Random(SEED)
-    base = seeds()
-    seen: Counter[str] = Counter()
-    for _ in range(FRAMES):
-        kind, frame = mutate(rng, rng.choice(base))
-        action, out = director.run(frame)
-        if action in (Action.TX, Action.REDIRECT) and out[l2_length(out) + 9:l2_length(out) + 10] == b"\x04":
-            problem = forwarded_problem(out)
-            assert problem is None, (kind, problem, frame.hex())
-            seen["forwarded"] += 1
-        seen[f"{kind} {action.name}"] += 1
+
+    def forwarded(action: Action, frame: bytes, out: bytes) -> str | None:
+        l2 = l2_length(out)
+        if action not in (Action.TX, Action.REDIRECT) or out[l2 + 9:l2 + 10] != b"\x04":
+            return None
+        return forwarded_problem(out) or ""
+
+    seen = fuzz(director.run, seeds(), forwarded, "forwarded")
     after = {bytes(k): bytes(v) for k, v in flows.items()}
-    changed = {k for k in unrelated if after.get(k) != unrelated[k]}
-    assert not changed
-    assert seen["forwarded"] > FRAMES // 20 and any(k.endswith("DROP") for k in seen), seen
+    assert {k for k in unrelated if after.get(k) != unrelated[k]} == set()
     print(f"\nfuzz (director): {FRAMES} frames, none invalid forwarded, no unrelated flow changed:",
           dict(seen.most_common()))
 
 
 def test_the_decapsulation_passes_on_only_valid_inner_packets(decap: Decap) -> None:
-    rng = random.Random(SEED)
-    base = tunnel_seeds()
-    seen: Counter[str] = Counter()
-    for _ in range(FRAMES):
-        kind, frame = mutate(rng, rng.choice(base))
-        action, out = decap.run(frame)
-        decapsulated = action == Action.PASS and out != frame
-        if decapsulated:
-            inner = out[l2_length(out):]
-            problem = valid_ipv4(inner, with_l4=False)  # its L4 header: its kernel checks it
-            assert problem is None and inner[16:20] == DECAP_VIP.packed, (kind, problem, frame.hex())
-            seen["decapsulated"] += 1
-        seen[f"{kind} {action.name}"] += 1
-    assert seen["decapsulated"] > FRAMES // 20 and any(k.endswith("DROP") for k in seen), seen
-    print(f"\nfuzz (decap): {FRAMES} frames, only valid inner packets passed on:", dict(seen.most_common()))
+    def decapsulated(action: Action, frame: bytes, out: bytes) -> str | None:
+        if action != Action.PASS or out == frame:
+            return None
+        inner = out[l2_length(out):]
+        if inner[16:20] != DECAP_VIP.packed:
+            return "not to the VIP"
+        return valid_ipv4(inner, with_l4=False) or ""  # its L4 header: its kernel checks it
 
+    seen = fuzz(decap.run, tunnel_seeds(), decapsulated, "decapsulated")
+    print(f"\nfuzz (decap): {FRAMES} frames, only valid inner packets passed on:", dict(seen.most_common()))
