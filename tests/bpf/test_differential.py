@@ -173,7 +173,8 @@ Target = tuple[str, int, int]  # (VIP, port, IP protocol) that frames aim at
 
 
 @st.composite
-def frames(draw: st.DrawFn, targets: list[Target], flows: tuple[FlowSeed, ...] = ()) -> bytes:
+def frames(draw: st.DrawFn, targets: list[Target], flows: tuple[FlowSeed, ...] = (),
+           frags: tuple[FragSeed, ...] = ()) -> bytes:
     """A frame, well-formed and aimed at a configured service more often than not (now and
     then on the 5-tuple of a seeded flow), or with one thing wrong with it."""
     kind = draw(st.sampled_from(["ipv4"] * 12 + ["icmp-error"] * 2 + ["random", "other-ethertype"]))
@@ -198,6 +199,9 @@ def frames(draw: st.DrawFn, targets: list[Target], flows: tuple[FlowSeed, ...] =
         "vlan", "options", "big", "big", "padding", "tot_len+1", "tot_len-1", "tot_len-tiny", "ihl<5",
         "version", "checksum", "df-off", "mf", "mf", "offset", "offset", "ttl1", "ttl0", "doff<5",
         "doff-beyond", "ulen<8", "ulen-beyond", "cut-ip", "cut-l4", "cut-end", "partial", "partial"]))
+    if fault == "offset" and frags and draw(st.booleans()):  # a later fragment of a seeded datagram
+        frag = draw(st.sampled_from(frags))
+        client, vip, proto = frag.client, frag.vip, frag.proto
     vlan = fault == "vlan"
     l2 = eth + (b"\x81\x00" + struct.pack("!H", draw(st.integers(0, 4095))) if vlan else b"") + b"\x08\x00"
     options = b"\x01\x01\x01\x00" if fault == "options" else b""
@@ -221,6 +225,8 @@ def frames(draw: st.DrawFn, targets: list[Target], flows: tuple[FlowSeed, ...] =
     version_ihl = {"ihl<5": 0x44, "version": 0x60 | ihl}.get(fault or "", 0x40 | ihl)
     ttl = {"ttl1": 1, "ttl0": 0}.get(fault or "", draw(st.sampled_from([64, 2, 255])))
     ip_id = draw(st.sampled_from(IP_IDS))
+    if fault == "offset" and frags:
+        ip_id = next((f.ip_id for f in frags if (f.client, f.vip, f.proto) == (client, vip, proto)), ip_id)
     header = struct.pack("!BBHHHBBH4s4s", version_ihl, draw(st.sampled_from([0, 0x28])), tot_len & 0xFFFF,
                          ip_id, frag, ttl, proto, 0,
                          ipaddress.IPv4Address(client).packed,
@@ -396,7 +402,7 @@ def test_xdp_and_reference_pipeline_agree(twins: Twins) -> None:
     def agree(config: Config, seed: Seed, data: st.DataObject) -> None:
         targets = [(str(k.address), k.port, int(k.protocol)) for k in config]
         # a frame, or None: a sweep of the flow table
-        aimed = frames(targets, tuple(seed.flows))
+        aimed = frames(targets, tuple(seed.flows), tuple(seed.frags))
         batch = data.draw(st.lists(st.one_of(aimed, aimed, aimed, st.none()),
                                    min_size=FRAMES or 1, max_size=FRAMES or 3))
         twins.reset(config)

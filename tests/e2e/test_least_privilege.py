@@ -159,7 +159,22 @@ def test_what_pyvs_creates_is_roots_alone(bpffs: Path, director: Namespace) -> N
     assert found[0] == (".", 0, 0o1777, "d")  # bpffs' root as mounted
 
 
-def test_an_unprivileged_user_gets_one_line(bpffs: Path, director: Namespace) -> None:
+@pytest.fixture
+def root_dir_open_to_all() -> Iterator[None]:
+    """A root directory others may traverse, as on any installed system; a chroot made by
+    `mktemp -d` (CI's fresh Debian root) has mode 0700, where no other user can start
+    Python at all. Restored afterwards."""
+    mode = os.stat("/").st_mode & 0o7777
+    if mode & 0o005 != 0o005:
+        os.chmod("/", mode | 0o005)
+    try:
+        yield
+    finally:
+        os.chmod("/", mode)
+
+
+def test_an_unprivileged_user_gets_one_line(bpffs: Path, director: Namespace,
+                                            root_dir_open_to_all: None) -> None:
     assert pyvsadm(director, "-A", "-t", "10.2.2.3:80", "-s", "rr").returncode == 0
     before = tree(bpffs)
     as_nobody = ["setpriv", f"--reuid={NOBODY}", f"--regid={NOBODY}", "--clear-groups"]
