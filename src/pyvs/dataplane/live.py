@@ -38,6 +38,7 @@ import sys
 import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, fields
+from pathlib import Path
 from types import FrameType
 from typing import Any, Protocol
 
@@ -48,6 +49,7 @@ from pyvs.model.enums import Action
 from pyvs.model.service import ServiceKey
 from pyvs.packet import abi
 from pyvs.packet.fib import FIB_FRAG_NEEDED
+from pyvs.packet.gso import l2_len, segments
 from pyvs.packet.pipeline import estimate_rates, sweep_flows
 from pyvs.packet.verdict import Verdict
 
@@ -135,6 +137,8 @@ class AfPacketForwarder:
         self._senders: dict[int, FrameSocket] = {}
         self._log = log or (lambda _text: None)
         self._last_error = ""
+        # ifindex -> MTU: a TCP frame longer is a GRO or GSO super-packet, cut before it goes on
+        self.mtus: dict[int, int] = {}
 
     def receive(self, ifindex: int, limit: int = BATCH) -> int:
         """Handle up to `limit` frames waiting on the socket of `ifindex`; returns how many were read."""
@@ -147,7 +151,10 @@ class AfPacketForwarder:
             if address[2] == PACKET_OUTGOING:
                 continue
             self.counts.received += 1
-            self.handle(frame, ifindex)
+            mtu = self.mtus.get(ifindex)
+            pieces = segments(frame, l2_len(frame), mtu) if mtu and len(frame) > mtu + ETH_HLEN else None
+            for piece in pieces or (frame,):
+                self.handle(piece, ifindex)
         return limit
 
     def handle(self, frame: bytes, ifindex: int) -> None:
@@ -239,6 +246,7 @@ class LiveDirector:
             self._closers.append(self.forwarder.close)
             for ifindex, name in ifindexes.items():
                 sockets[ifindex] = packet_socket(name)
+                self.forwarder.mtus[ifindex] = int(Path(f"/sys/class/net/{name}/mtu").read_text())
         except BaseException:
             self.close()
             raise
