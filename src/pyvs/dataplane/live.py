@@ -29,16 +29,17 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
+import fcntl
 import ipaddress
 import random
 import select
 import signal
 import socket
+import struct
 import sys
 import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, fields
-from pathlib import Path
 from types import FrameType
 from typing import Any, Protocol
 
@@ -246,7 +247,7 @@ class LiveDirector:
             self._closers.append(self.forwarder.close)
             for ifindex, name in ifindexes.items():
                 sockets[ifindex] = packet_socket(name)
-                self.forwarder.mtus[ifindex] = int(Path(f"/sys/class/net/{name}/mtu").read_text())
+                self.forwarder.mtus[ifindex] = interface_mtu(name)
         except BaseException:
             self.close()
             raise
@@ -326,6 +327,17 @@ class LiveDirector:
             if time.monotonic() >= next_estimate:
                 estimate_rates(self.maps)
                 next_estimate += ESTIMATOR_INTERVAL_S
+
+
+SIOCGIFMTU = 0x8921
+
+
+def interface_mtu(ifname: str) -> int:
+    """The MTU of `ifname` in this network namespace (SIOCGIFMTU: /sys/class/net shows the
+    namespace sysfs was mounted in, not necessarily this one)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+        request = struct.pack("16si", ifname.encode(), 0)
+        return int(struct.unpack("16si", fcntl.ioctl(sock.fileno(), SIOCGIFMTU, request))[1])
 
 
 def _random_u32() -> int:
