@@ -48,8 +48,9 @@ def probe(lab: SeedLab, target: str = VIP, timeout: str = "2") -> tuple[int, str
     return done.returncode, done.stdout + done.stderr
 
 
-def check(lab: SeedLab) -> list[str]:
-    done = lab.pyvs(lab.reals[0], "realserver", "check", "--vip", VIP, "--iface", IFACE, check=False)
+def check(lab: SeedLab, decap: str = "auto") -> list[str]:
+    done = lab.pyvs(lab.reals[0], "realserver", "check", "--vip", VIP, "--iface", IFACE, "--decap", decap,
+                    check=False)
     return done.stdout.splitlines()
 
 
@@ -61,12 +62,12 @@ def test_strict_rp_filter_is_named_loosened_and_restored(decap: str, seed_networ
     real.sysctl(dict(strict))
     named = (f"rp_filter on {device} is strict (net.ipv4.conf.all.rp_filter=1, "
              f"net.ipv4.conf.{device}.rp_filter=1, the kernel applies the larger): ")
-    assert any(line.startswith(named) for line in check(lab)), check(lab)
+    assert any(line.startswith(named) for line in check(lab, decap)), check(lab, decap)
 
     lab.pyvs(real, "realserver", "up", "--vip", VIP, "--iface", IFACE, "--decap", decap)
     assert real.read_sysctl(f"net.ipv4.conf.{device}.rp_filter") == ("0" if decap == "kernel" else "2")
     assert real.read_sysctl("net.ipv4.conf.all.rp_filter") == "2"
-    assert check(lab) == ["real server ready"]
+    assert check(lab, decap) == ["real server ready"]
     status, output = probe(lab)
     assert (status, output) == (0, f"echo reply from {VIP} (IPIP probe sent to {REAL})\n")
 
@@ -74,7 +75,7 @@ def test_strict_rp_filter_is_named_loosened_and_restored(decap: str, seed_networ
     real.sysctl(dict(strict))
     status, output = probe(lab, timeout="1")
     assert (status, output) == (1, f"no answer from {VIP} within 1 s to an IPIP probe sent to {REAL}\n")
-    assert any(line.startswith(f"rp_filter on {device} is strict") for line in check(lab))
+    assert any(line.startswith(f"rp_filter on {device} is strict") for line in check(lab, decap))
 
     lab.pyvs(real, "realserver", "down")
     assert {key: real.read_sysctl(key) for key in strict} == strict

@@ -146,7 +146,8 @@ def cmd_realserver_down(args: argparse.Namespace) -> int:
 def cmd_realserver_check(args: argparse.Namespace) -> int:
     from pyvs import realserver
 
-    missing = realserver.check(args.vips, args.iface)
+    decap = {"auto": None, "kernel": realserver.DecapMode.KERNEL, "xdp": realserver.DecapMode.XDP}[args.decap]
+    missing = realserver.check(args.vips, args.iface, decap=decap)
     for piece in missing:
         print(piece)
     if not missing:
@@ -260,10 +261,11 @@ def build_parser() -> argparse.ArgumentParser:
         sub = command(real, name, handler, text)
         sub.add_argument("--vip", dest="vips", action="append", type=_vip, required=True, metavar="VIP")
         sub.add_argument("--iface", help="where IPIP packets arrive (default: the default route's)")
+        sub.add_argument("--decap", choices=("auto", "kernel", "xdp"), default="auto",
+                         help="kernel: tunl0 (the ipip module); xdp: pyvs's XDP program; auto (default): "
+                              "for up, tunl0 where the kernel has the ipip module, else XDP; for check, "
+                              "what up set up, else the same")
         if name == "up":
-            sub.add_argument("--decap", choices=("auto", "kernel", "xdp"), default="auto",
-                             help="kernel: tunl0 (the ipip module); xdp: pyvs's XDP program; auto (default): "
-                                  "tunl0 where the kernel has the ipip module, else XDP")
             sub.add_argument("--mss", type=_mss, default="auto", metavar="auto|off|N",
                              help="clamp the MSS of SYN-ACKs from the VIPs (nftables): auto (default), the "
                                   "interface's MTU - 40 - 20 (IPIP); N; off, no clamp")

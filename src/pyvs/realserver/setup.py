@@ -215,9 +215,10 @@ def _undo(items: Sequence[T], action: Callable[[T], object], errors: list[str]) 
 
 def check(
     vips: Sequence[ipaddress.IPv4Address | str], iface: str | None = None, *,
-    system: System | None = None, state_dir: Path = STATE_DIR,
+    decap: DecapMode | None = None, system: System | None = None, state_dir: Path = STATE_DIR,
 ) -> list[str]:
-    """The pieces this namespace lacks to be a real server for `vips`, in words."""
+    """The pieces this namespace lacks to be a real server for `vips`, in words; with `decap`,
+    for that decapsulation (else the one `up` set up, or the kernel's tunl0 where it exists)."""
     system = system or KernelSystem()
     wanted = _vip_strings(vips)
     iface = _resolve_iface(system, iface)
@@ -225,7 +226,7 @@ def check(
     state = load_state(state_path(inode, state_dir), cookie)
     tunl0 = system.link_exists(TUNL0)
     detected = DecapMode.KERNEL if tunl0 else DecapMode.XDP
-    mode = DecapMode(state.mode) if state is not None else detected
+    mode = decap or (DecapMode(state.mode) if state is not None else detected)
     paths = [s.path for s in desired_sysctls(mode, iface)] + rp_filter_paths(mode, iface)
     device = vip_device(mode)
     addresses = {device: frozenset(system.addresses(device))} if system.link_exists(device) else {}
