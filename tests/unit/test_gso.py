@@ -18,7 +18,7 @@ def super_packet(flags: str = "PA", **ip: object) -> bytes:
 
 
 def test_a_super_packet_becomes_segments_that_fit_with_every_checksum_right() -> None:
-    pieces = segments(super_packet("FPA"), 1500)
+    pieces = segments(super_packet("FPA"), 14, 1500)
     assert pieces is not None and len(pieces) == 4  # 1460 + 1460 + 1460 + 740
     parsed = [Ether(p) for p in pieces]
     assert b"".join(bytes(p[TCP].payload) for p in parsed) == PAYLOAD
@@ -33,8 +33,8 @@ def test_a_super_packet_becomes_segments_that_fit_with_every_checksum_right() ->
 
 
 def test_what_fits_or_is_no_tcp_stays_whole() -> None:
-    assert segments(super_packet(), 9000) is None
+    assert segments(super_packet(), 14, 9000) is None
     udp = bytes(Ether() / IP(src="10.1.1.1", dst="10.2.2.3") / UDP() / Raw(PAYLOAD))
-    assert segments(udp, 1500) is None
+    assert segments(udp, 14, 1500) is None
     fragment = bytes(Ether() / IP(src="10.1.1.1", dst="10.2.2.3", flags="MF") / TCP() / Raw(PAYLOAD))
-    assert segments(fragment, 1500) is None
+    assert segments(fragment, 14, 1500) is None

@@ -50,7 +50,7 @@ from pyvs.model.enums import Action
 from pyvs.model.service import ServiceKey
 from pyvs.packet import abi
 from pyvs.packet.fib import FIB_FRAG_NEEDED
-from pyvs.packet.gso import segments
+from pyvs.packet.gso import l2_len, segments
 from pyvs.packet.pipeline import estimate_rates, sweep_flows
 from pyvs.packet.verdict import Verdict
 
@@ -153,7 +153,7 @@ class AfPacketForwarder:
                 continue
             self.counts.received += 1
             mtu = self.mtus.get(ifindex)
-            pieces = segments(frame, mtu) if mtu and len(frame) > mtu + ETH_HLEN else None
+            pieces = segments(frame, l2_len(frame), mtu) if mtu and len(frame) > mtu + ETH_HLEN else None
             for piece in pieces or (frame,):
                 self.handle(piece, ifindex)
         return limit

@@ -12,26 +12,33 @@ from __future__ import annotations
 
 import struct
 
-from pyvs.packet.headers import (
-    IPPROTO_TCP,
-    TCP_CHECK_OFF,
-    Frame,
-    csum_fold,
-    ones_complement_sum,
-    parse_eth,
-    put_csum,
-)
+from pyvs.packet.headers import IPPROTO_TCP
 
 TCP_FIN, TCP_PSH, TCP_CWR = 0x01, 0x08, 0x80
 
 
-def segments(frame: bytes, mtu: int) -> list[bytes] | None:
+def _sum16(data: bytes) -> int:
+    if len(data) % 2:
+        data += b"\0"
+    return sum(struct.unpack(f"!{len(data) // 2}H", data))
+
+
+def _checksum(data: bytes) -> int:
+    """The Internet checksum of `data` (RFC 1071), as a number to store big-endian."""
+    total = _sum16(data)
+    while total >> 16:
+        total = (total & 0xFFFF) + (total >> 16)
+    return ~total & 0xFFFF
+
+
+def l2_len(frame: bytes) -> int:
+    """14, or 18 behind one 802.1Q or 802.1ad tag."""
+    return 18 if frame[12:14] in (b"\x81\x00", b"\x88\xa8") else 14
+
+
+def segments(frame: bytes, l3_off: int, mtu: int) -> list[bytes] | None:
     """The frame's IPv4 TCP packet cut into packets of at most `mtu` bytes, each behind the
     frame's L2 header; None when it is not a TCP packet over `mtu` that can be cut."""
-    parsed = Frame()
-    if parse_eth(frame, parsed):
-        return None
-    l3_off = parsed.l3_off
     ip = frame[l3_off:]
     if len(ip) < 20 or ip[0] >> 4 != 4 or ip[9] != IPPROTO_TCP:
         return None
@@ -57,12 +64,12 @@ def segments(frame: bytes, mtu: int) -> list[bytes] | None:
         tcp = bytearray(tcp_header)
         struct.pack_into("!I", tcp, 4, (seq + start) & 0xFFFFFFFF)
         tcp[13] = flags & ~((0 if last else TCP_FIN | TCP_PSH) | (0 if n == 0 else TCP_CWR))
-        tcp[TCP_CHECK_OFF:TCP_CHECK_OFF + 2] = b"\0\0"
+        tcp[16:18] = b"\0\0"
         pseudo = ip_header[12:20] + struct.pack("!BBH", 0, IPPROTO_TCP, len(tcp) + len(chunk))
-        put_csum(tcp, TCP_CHECK_OFF, csum_fold(ones_complement_sum(pseudo + bytes(tcp) + chunk)))
+        struct.pack_into("!H", tcp, 16, _checksum(pseudo + bytes(tcp) + chunk))
         header = bytearray(ip_header)
         struct.pack_into("!HH", header, 2, ihl + len(tcp) + len(chunk), (ip_id + n) & 0xFFFF)
         header[10:12] = b"\0\0"
-        put_csum(header, 10, csum_fold(ones_complement_sum(header)))
+        struct.pack_into("!H", header, 10, _checksum(bytes(header)))
         pieces.append(l2 + bytes(header) + bytes(tcp) + chunk)
     return pieces

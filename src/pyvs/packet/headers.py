@@ -25,7 +25,6 @@ IP_MF = 0x2000
 IP_DF = 0x4000
 IP_OFFSET = 0x1FFF
 MAX_L3_OFF = 78  # L2 (18) + an outer IPv4 header (60): the programs' bound for inner headers
-TCP_CHECK_OFF, UDP_CHECK_OFF = 16, 6  # the checksum field in each header
 CSUM_MAX_BYTES = 4096  # csum_packet()'s most bytes (LB_CSUM_MAX_BYTES)...
 CSUM_MAX_OFF = 128  # ...and furthest start (LB_CSUM_MAX_OFF)
 
@@ -95,13 +94,7 @@ def csum_packet(data: bytes | bytearray, off: int, length: int) -> int:
     zero); -1 when out of the frame or beyond csum_packet()'s bounds."""
     if off > CSUM_MAX_OFF or length > CSUM_MAX_BYTES or off + length > len(data):
         return -1
-    return ones_complement_sum(data[off:off + length])
-
-
-def ones_complement_sum(data: bytes | bytearray) -> int:
-    """The sum, unfolded, of `data`'s native-order 16-bit words (an odd last byte padded with
-    zero): csum_fold() of it is the checksum to store with put_csum()."""
-    chunk = bytes(data) + (b"\0" if len(data) % 2 else b"")
+    chunk = bytes(data[off:off + length]) + (b"\0" if length % 2 else b"")
     return sum(int.from_bytes(chunk[i:i + 2], sys.byteorder) for i in range(0, len(chunk), 2))
 
 

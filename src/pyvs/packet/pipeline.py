@@ -38,7 +38,6 @@ from pyvs.packet import abi
 from pyvs.packet import fib as fibmod
 from pyvs.packet.fib import Fib, FibResult
 from pyvs.packet.headers import (
-    CSUM_MAX_OFF,
     IP_DF,
     IP_OFFSET,
     IPPROTO_ICMP,
@@ -46,8 +45,6 @@ from pyvs.packet.headers import (
     IPPROTO_TCP,
     IPPROTO_UDP,
     MAX_L3_OFF,
-    TCP_CHECK_OFF,
-    UDP_CHECK_OFF,
     Frame,
     check_ipv4,
     csum_fold,
@@ -822,8 +819,8 @@ def offloaded_csum_at(data: bytearray, frame: Frame) -> int:
     """Where the TCP or UDP checksum field is when it holds only the pseudo-header's sum
     (left to offload by a sender on the same host); 0 otherwise."""
     l3 = frame.l3_off
-    at = frame.l4_off + (TCP_CHECK_OFF if data[l3 + 9] == IPPROTO_TCP else UDP_CHECK_OFF)
-    if at > CSUM_MAX_OFF or at + 2 > len(data):
+    at = frame.l4_off + (16 if data[l3 + 9] == IPPROTO_TCP else 6)
+    if at > 128 or at + 2 > len(data):
         return 0
     field = int.from_bytes(data[at:at + 2], sys.byteorder)
     if data[l3 + 9] == IPPROTO_UDP and field == 0:
